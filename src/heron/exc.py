@@ -235,6 +235,12 @@ class HeronInternalError(HeronError):
         super().__init__(f"{message}. This is a heron bug; please report it with a traceback.")
 
 
+class ResourceClosedError(UsageError):
+    """Raised when a closed result is read, or a result without rows is asked for rows."""
+
+    code = "resource-closed"
+
+
 __all__ = [
     "ArgumentError",
     "CircularDependencyError",
@@ -251,6 +257,8 @@ __all__ = [
     "InvalidRequestError",
     "MappingError",
     "MultipleResultsFound",
+    "NPlusOneError",
+    "NPlusOneWarning",
     "NoResultFound",
     "OperationalError",
     "PendingRollbackError",
@@ -258,9 +266,21 @@ __all__ = [
     "PoolError",
     "PoolTimeoutError",
     "ProgrammingError",
+    "ResourceClosedError",
     "SessionClosedError",
     "StaleDataError",
     "TransactionStateError",
     "UnloadedAttributeError",
     "UsageError",
 ]
+
+
+class NPlusOneError(UsageError):
+    """Raised by a Session with ``n_plus_one="raise"`` when a lazy relationship is
+    loaded object by object for the results of one query."""
+
+    code = "n-plus-one"
+
+
+class NPlusOneWarning(UserWarning):
+    """Warned by a Session with ``n_plus_one="warn"`` (see ``NPlusOneError``)."""

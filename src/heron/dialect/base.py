@@ -62,6 +62,8 @@ class Dialect:
     supports_returning: ClassVar[bool] = True
     # INSERT ... VALUES (...), (...)
     supports_multirow_insert: ClassVar[bool] = True
+    # unnest($1::type[], ...) to bind one array per column (bulk DML in one statement)
+    supports_unnest: ClassVar[bool] = False
     # col = ANY($1) with an array parameter
     supports_any_array: ClassVar[bool] = False
     # SELECT ... FOR UPDATE
@@ -84,6 +86,8 @@ class Dialect:
     max_identifier_length: ClassVar[int] = 63
     # transactional DDL (CREATE TABLE can be rolled back)
     transactional_ddl: ClassVar[bool] = True
+    # text columns cannot hold a NUL character (PostgreSQL); heron checks binds
+    rejects_nul_in_text: ClassVar[bool] = False
 
     def __init__(self) -> None:
         # Compiled statements keyed by statement shape (sql/compiler decides the key).

@@ -14,6 +14,7 @@ class PostgresDialect(Dialect):
     paramstyle: ClassVar[Paramstyle] = "numeric_dollar"
     supports_returning = True
     supports_multirow_insert = True
+    supports_unnest = True
     supports_any_array = True
     supports_for_update = True
     supports_server_side_cursors = True
@@ -28,3 +29,4 @@ class PostgresDialect(Dialect):
     max_bind_params = 32767
     max_identifier_length = 63
     transactional_ddl = True
+    rejects_nul_in_text = True

@@ -14,6 +14,7 @@ class SqliteDialect(Dialect):
     paramstyle: ClassVar[Paramstyle] = "qmark"
     supports_returning = True
     supports_multirow_insert = True
+    supports_unnest = False
     supports_any_array = False
     supports_for_update = False
     supports_server_side_cursors = False

@@ -1,0 +1,168 @@
+"""Joined eager loading: LEFT OUTER JOINs added to the query, rows folded into objects.
+
+Layer 4 (orm). ``plan_joined`` rewrites a ``select(Entity)`` so each joined
+relationship's target (under a named alias, so self-referential and repeated
+targets work and the statement stays cacheable) is joined and its columns are
+appended to the row. With LIMIT/OFFSET the parent query is wrapped in a
+subquery first, so the limit counts parents, not joined rows. ``fold_joined``
+builds the related objects from those columns and fills the parents'
+attributes; duplicate parent rows are collapsed by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from heron.orm.instrumentation import install_loaded_collection
+from heron.orm.loaders import LoadTree, _needs_load
+from heron.orm.loading import loader_for
+from heron.orm.relationships import Direction, RelationshipProperty
+
+if TYPE_CHECKING:
+    from heron.orm.mapper import Mapper
+    from heron.orm.session import Session
+
+
+@dataclass
+class JoinedStep:
+    """One joined relationship: where its columns sit in the row and whose objects own it."""
+
+    prop: RelationshipProperty
+    parent_step: int  # -1: the top-level entity
+    offset: int
+    subtree: LoadTree | None
+    positions: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _col(from_: Any, column: Any) -> Any:
+    return from_.c[column.name] if from_ is not column.table else column
+
+
+def _joined_choices(mapper: Mapper, tree: LoadTree | None) -> list[tuple[RelationshipProperty, dict[str, Any], LoadTree | None]]:
+    out = []
+    for prop in mapper.rel_list:
+        if tree is not None:
+            strategy, kw, sub = tree.choice(prop)
+        else:
+            strategy, kw, sub = prop.lazy, {}, None
+        if strategy == "joined":
+            out.append((prop, kw, sub))
+    return out
+
+
+def plan_joined(stmt: Any, mapper: Mapper, tree: LoadTree, width: int) -> tuple[Any, list[JoinedStep]]:
+    """Add the joins for ``mapper``'s joined loads to ``stmt``; return it and the steps."""
+    from heron.sql import and_, select
+
+    top = _joined_choices(mapper, tree)
+    if not top:
+        return stmt, []
+    parent_from: Any = mapper.table
+    wrap = (stmt._limit is not None or stmt._offset is not None) and any(p.uselist for p, _, _ in top)
+    if wrap and len(stmt._raw_columns) == 1:
+        # LIMIT/OFFSET must count parents: select them in a subquery first
+        subq = stmt.subquery(f"{mapper.table.name}_anon")
+        order = []
+        for clause in stmt._order_by:
+            order.append(_translate(subq, clause))
+        new = select(*subq.c)
+        if order and all(o is not None for o in order):
+            new = new.order_by(*order)
+        stmt = new
+        parent_from = subq
+    steps: list[JoinedStep] = []
+    counter = [0]
+    offset = width
+
+    def walk(m: Mapper, from_: Any, choices: list[Any], parent_step: int, path: tuple[int, ...]) -> None:
+        nonlocal stmt, offset
+        for prop, kw, sub in choices:
+            if id(prop) in path:
+                continue  # self-referential: one level unless chained explicitly
+            target = prop.mapper_target
+            assert target is not None
+            counter[0] += 1
+            alias = target.table.alias(f"{target.table.name}_j{counter[0]}")
+            inner = bool(kw.get("innerjoin") or prop.innerjoin) and not prop.uselist
+            if prop.direction is Direction.MANYTOMANY:
+                sec = prop.secondary.alias(f"{prop.secondary.name}_j{counter[0]}")  # type: ignore[union-attr]
+                on1 = and_(*[sec.c[s.name] == _col(from_, r) for r, s in prop.secondary_pairs])
+                on2 = and_(*[alias.c[r.name] == sec.c[s.name] for r, s in prop.secondary_target_pairs])
+                stmt = stmt.join(sec, on1, isouter=not inner).join(alias, on2, isouter=not inner)
+            elif prop.direction is Direction.ONETOMANY:
+                on = and_(*[alias.c[fk.name] == _col(from_, ref) for ref, fk in prop.pairs])
+                stmt = stmt.join(alias, on, isouter=not inner)
+            else:
+                on = and_(*[alias.c[ref.name] == _col(from_, fk) for ref, fk in prop.pairs])
+                stmt = stmt.join(alias, on, isouter=not inner)
+            stmt = stmt.add_columns(*alias.c)
+            step = JoinedStep(prop, parent_step, offset, sub)
+            for i, col in enumerate(target.table.columns):
+                key = target.column_keys_by_column.get(id(col))
+                if key is not None:
+                    step.positions.append((key, offset + i))
+            offset += len(target.table.columns)
+            if prop.order_by:
+                order = [_translate(alias, c) for c in prop.order_by]
+                if all(o is not None for o in order):
+                    stmt = stmt.order_by(*order)
+            steps.append(step)
+            index = len(steps) - 1
+            walk(target, alias, _joined_choices(target, sub), index, (*path, id(prop)))
+
+    walk(mapper, parent_from, top, -1, ())
+    return stmt, steps
+
+
+def _translate(from_: Any, clause: Any) -> Any:
+    """The same ORDER BY term against an alias or subquery (plain columns and DESC/ASC)."""
+    from heron.sql.elements import UnaryExpression
+
+    element = clause.__clause_element__() if hasattr(clause, "__clause_element__") else clause
+    if isinstance(element, UnaryExpression) and element.modifier is not None:
+        inner = _translate(from_, element.element)
+        if inner is None:
+            return None
+        return UnaryExpression(inner, modifier=element.modifier)
+    found = from_.corresponding_column(element)
+    if found is None and getattr(element, "name", None) in from_.c:
+        found = from_.c[element.name]
+    return found
+
+
+def fold_joined(session: Session, rows: Sequence[Sequence[Any]], parents: list[Any], steps: list[JoinedStep]) -> list[list[Any]]:
+    """Build each step's objects from ``rows`` and fill the owners' attributes."""
+    per_step: list[list[Any]] = []
+    for step in steps:
+        target = step.prop.mapper_target
+        assert target is not None
+        objs = loader_for(target, step.positions)(rows, session, False)
+        per_step.append(objs)
+        owners = parents if step.parent_step < 0 else per_step[step.parent_step]
+        prop = step.prop
+        collected: dict[int, tuple[Any, list[Any], set[int]]] = {}
+        for owner, child in zip(owners, objs, strict=True):
+            if owner is None:
+                continue
+            entry = collected.get(id(owner))
+            if entry is None:
+                entry = (owner, [], set())
+                collected[id(owner)] = entry
+            if child is not None and id(child) not in entry[2]:
+                entry[2].add(id(child))
+                entry[1].append(child)
+        back = prop.back
+        for owner, members, _ in collected.values():
+            if not _needs_load(owner, prop):
+                continue
+            if prop.uselist:
+                install_loaded_collection(owner, prop, members)
+            else:
+                owner.__dict__[prop.key] = members[0] if members else None
+            if back is not None and not back.uselist and prop.direction is Direction.ONETOMANY:
+                for child in members:
+                    if back.key not in child.__dict__:
+                        child.__dict__[back.key] = owner
+    return per_step

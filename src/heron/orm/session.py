@@ -1,0 +1,1344 @@
+"""Session: identity map, unit of work and transaction, for one task at a time.
+
+Layer 4 (orm). Every method that may touch the database is a coroutine;
+attribute access never is. The session takes a connection on first use and
+gives it back at commit, rollback and close. It sends BEGIN only before its
+first write (a flush, a DML statement, ``SELECT ... FOR UPDATE``) or when
+asked with ``begin()``: a read-only session costs one round trip per query,
+not three (docs/orm.md, "Transactions").
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from heron import exc
+from heron.orm import persistence
+from heron.orm import unitofwork as uow
+from heron.orm.instrumentation import install_loaded_collection
+from heron.orm.dml import execute_orm_dml
+from heron.orm.joined import JoinedStep, fold_joined, plan_joined
+from heron.orm.loaders import LoadTree, apply_eager
+from heron.orm.loading import entity_positions, loader_for
+from heron.orm.mapper import Mapper, configure_mappers
+from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, _ObjRef, instance_state
+from heron.engine.connection import Connection
+from heron.engine.result import Result
+
+if TYPE_CHECKING:
+    from heron.engine.engine import Engine
+
+T = TypeVar("T")
+
+
+def _mapper_of(entity: Any) -> Mapper:
+    mapper = getattr(entity, "__mapper__", None)
+    if mapper is None:
+        raise exc.ArgumentError(f"{entity!r} is not a mapped class")
+    return mapper  # type: ignore[no-any-return]
+
+
+class Session:
+    """A unit of work over one connection at a time; see DESIGN.md §5.
+
+    Example::
+
+        async with Session(engine) as session:
+            session.add(User(name="spongebob"))
+            await session.commit()
+            user = await session.get(User, 1)
+
+    Args:
+        bind: the Engine (or an open Connection, which the session then uses
+            without closing it) to run statements on.
+        autoflush: flush pending changes before queries that reach the database.
+        expire_on_commit: expire every instance after commit (default False).
+        n_plus_one: N+1 guard: "warn" or "raise" when a lazy relationship is
+            awaited object by object for the objects of one query (off by default).
+    """
+
+    def __init__(
+        self,
+        bind: Engine | Connection | None = None,
+        *,
+        autoflush: bool = True,
+        expire_on_commit: bool = False,
+        n_plus_one: str | None = None,
+        join_transaction_mode: str = "conservative",
+    ) -> None:
+        if join_transaction_mode not in ("conservative", "create_savepoint"):
+            raise exc.ArgumentError(
+                f"join_transaction_mode={join_transaction_mode!r}: use 'conservative' or "
+                "'create_savepoint'"
+            )
+        if n_plus_one not in (None, "raise", "warn"):
+            raise exc.ArgumentError(
+                f"n_plus_one={n_plus_one!r}: use None (off), 'warn' or 'raise'"
+            )
+        self.bind = bind
+        self.autoflush = autoflush
+        self.expire_on_commit = expire_on_commit
+        self._identity: dict[tuple[Any, ...], InstanceState] = {}
+        self._new: dict[InstanceState, Any] = {}
+        self._deleted: dict[InstanceState, Any] = {}
+        # instances with unflushed changes are held strongly; the rest weakly
+        self._strong: dict[InstanceState, Any] = {}
+        self._conn: Connection | None = None
+        self._conn_cm: Any = None
+        self._owns_conn = True
+        self._txn_open = False
+        self._explicit = False
+        self._txn_inserted: list[InstanceState] = []
+        self._txn_deleted: list[tuple[InstanceState, Any]] = []
+        self._savepoints: list[_Savepoint] = []
+        self._failed: BaseException | None = None
+        self._busy: str | None = None
+        self._no_autoflush = 0
+        self._flushing = False
+        self._insert_counter = 0
+        self._gc_callback = self._make_gc_callback()
+        # bound to an outside Connection in "create_savepoint" mode, the
+        # session's transaction is a SAVEPOINT of the caller's transaction
+        self._savepoint_mode = join_transaction_mode == "create_savepoint"
+        self._outer_sp: Any = None
+        self.n_plus_one = n_plus_one
+        self._batch_counter = 0
+        self._lazy_seen: dict[tuple[int, str], int] = {}
+
+    def _make_gc_callback(self) -> Any:
+        identity = self._identity  # never rebound: cleared in place
+
+        def gone(ref: _ObjRef) -> None:
+            # an unmodified instance was garbage collected: forget its row
+            st = ref.state
+            key = st.key
+            if key is not None and identity.get(key) is st:
+                del identity[key]
+
+        return gone
+
+    # -- context management ------------------------------------------------
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    # -- operation guard -----------------------------------------------------
+    def _enter(self, name: str, *, allow_failed: bool = False) -> None:
+        if self._busy is not None:
+            raise exc.TransactionStateError(
+                f"this Session is busy with {self._busy}() in another task; a Session serves "
+                "one task at a time — give each task its own Session (sessionmaker())"
+            )
+        if self._failed is not None and not allow_failed:
+            raise exc.PendingRollbackError(
+                f"this Session's transaction was rolled back after an error during flush "
+                f"({type(self._failed).__name__}: {self._failed}); call "
+                "`await session.rollback()` before using it again"
+            )
+        self._busy = name
+
+    def _leave(self) -> None:
+        self._busy = None
+
+    # -- connections ----------------------------------------------------------
+    async def _connection(self, write: bool) -> Connection:
+        conn = self._conn
+        if conn is None:
+            bind = self.bind
+            if bind is None:
+                raise exc.InvalidRequestError(
+                    "this Session has no bind; create it with Session(engine) or sessionmaker(engine)"
+                )
+            if isinstance(bind, Connection):
+                conn = bind
+                self._owns_conn = False
+            else:
+                # autobegin off: reads before the first write need no BEGIN/ROLLBACK
+                conn = await Connection(bind, autobegin=False).start()
+                self._owns_conn = True
+            self._conn = conn
+        if (write or self._explicit) and not self._txn_open:
+            if self._savepoint_mode and not self._owns_conn:
+                self._outer_sp = await conn.begin_nested()
+            elif not conn.in_transaction():
+                await conn.begin()
+            self._txn_open = True
+        return conn  # type: ignore[return-value]
+
+    async def _release(self, commit: bool) -> None:
+        conn = self._conn
+        if conn is None:
+            self._txn_open = False
+            return
+        try:
+            if self._txn_open:
+                target: Any = self._outer_sp if self._outer_sp is not None else conn
+                self._outer_sp = None
+                if commit:
+                    await target.commit()
+                else:
+                    await target.rollback()
+        finally:
+            self._txn_open = False
+            self._explicit = False
+            self._savepoints.clear()
+            if self._owns_conn:
+                self._conn = None
+                await conn.close()
+            elif not commit:
+                pass
+
+    async def connection(self) -> Connection:
+        """Return the session's connection, beginning its transaction."""
+        return await self._connection(write=True)
+
+    # -- adding and removing -------------------------------------------------
+    def add(self, obj: object) -> None:
+        """Place ``obj`` in the session (pending until flushed); cascades to related objects."""
+        self._check_not_busy("add")
+        self._add(obj, set())
+
+    def add_all(self, objs: Sequence[object]) -> None:
+        """Add every object of ``objs``."""
+        self._check_not_busy("add_all")
+        seen: set[int] = set()
+        for obj in objs:
+            self._add(obj, seen)
+
+    def _check_not_busy(self, name: str) -> None:
+        if self._busy is not None and not self._flushing:
+            raise exc.TransactionStateError(
+                f"{name}() called while this Session is busy with {self._busy}() in another "
+                "task; a Session serves one task at a time"
+            )
+
+    def _add(self, obj: object, seen: set[int]) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        try:
+            st = instance_state(obj)
+        except exc.ArgumentError:
+            raise exc.ArgumentError(
+                f"cannot add {obj!r}: {type(obj).__name__} is not a mapped class; map it by "
+                "subclassing your DeclarativeBase with a __tablename__"
+            ) from None
+        mapper = st.mapper
+        if not mapper.registry.configured:
+            configure_mappers()
+        if st.session is not None and st.session is not self:
+            raise exc.InvalidRequestError(
+                f"{_describe(obj)} is already attached to another Session; expunge it "
+                "from that session (or close it) before adding it here"
+            )
+        if st.session is None:
+            if st.key is None:
+                self._insert_counter += 1
+                st.insert_order = self._insert_counter
+                st.session = self
+                self._new[st] = obj
+            else:
+                if st.deleted_flushed:
+                    raise exc.InvalidRequestError(
+                        f"{_describe(obj)} was deleted; it cannot be added again. Create a new "
+                        "object with the same values instead"
+                    )
+                existing = self._identity.get(st.key)
+                if existing is not None and existing is not st and existing.obj() is not None:
+                    raise exc.InvalidRequestError(
+                        f"cannot re-attach {_describe(obj)}: another instance with the same "
+                        "identity is already in this Session; use `await session.merge(obj)`"
+                    )
+                ref = _ObjRef(obj, self._gc_callback)
+                ref.state = st
+                st.obj = ref
+                st.session = self
+                self._identity[st.key] = st
+                if st.modified or st.pending_backrefs:
+                    self._strong[st] = obj
+        elif st in self._deleted and st.key is not None and not st.deleted_flushed:
+            pass
+        self._cascade(obj, st, "save_update", seen)
+
+    def _cascade(self, obj: object, st: InstanceState, kind: str, seen: set[int]) -> None:
+        d = obj.__dict__
+        for prop in st.mapper.rel_list if st.mapper.registry.configured else st.mapper.relationships.values():
+            if not getattr(prop.cascade, kind):
+                continue
+            value = d.get(prop.key, NO_VALUE)
+            if value is NO_VALUE or value is None:
+                continue
+            members = value if prop.uselist else (value,)
+            for child in list(members):
+                if kind == "save_update":
+                    self._add(child, seen)
+                elif kind == "expunge":
+                    cst = child.__dict__.get(STATE_KEY)
+                    if cst is not None and cst.session is self and id(child) not in seen:
+                        seen.add(id(child))
+                        self._expunge_state(cst, child)
+                        self._cascade(child, cst, "expunge", seen)
+
+    def _cascade_add(self, obj: object) -> None:
+        """Save-update cascade from an attribute event on an object in this session."""
+        st = obj.__dict__.get(STATE_KEY)
+        if st is not None and st.session is self:
+            return
+        self._add(obj, set())
+
+    def _hold(self, state: InstanceState, obj: object) -> None:
+        """Keep an instance with unflushed changes alive until flush."""
+        self._strong[state] = obj
+
+    def expunge(self, obj: object) -> None:
+        """Remove ``obj`` from the session (cascading along ``expunge`` relationships)."""
+        st = instance_state(obj)
+        if st.session is not self:
+            raise exc.InvalidRequestError(f"{_describe(obj)} is not in this Session")
+        self._expunge_state(st, obj)
+        self._cascade(obj, st, "expunge", {id(obj)})
+
+    def _expunge_state(self, st: InstanceState, obj: object) -> None:
+        self._new.pop(st, None)
+        self._deleted.pop(st, None)
+        self._strong.pop(st, None)
+        if st.key is not None and self._identity.get(st.key) is st:
+            del self._identity[st.key]
+        st.session = None
+
+    def expunge_all(self) -> None:
+        """Detach every object from the session."""
+        for st in list(self._identity.values()):
+            st.session = None
+        for st in list(self._new):
+            st.session = None
+        self._identity.clear()
+        self._new.clear()
+        self._deleted.clear()
+        self._strong.clear()
+
+    async def delete(self, obj: object) -> None:
+        """Mark ``obj`` for deletion at the next flush.
+
+        Loads what the delete cascades need: collections with ``cascade="delete"``
+        and, for one-to-many relationships without it, the children whose foreign
+        key must be set to NULL (unless ``passive_deletes=True``).
+        """
+        self._enter("delete")
+        try:
+            await self._delete(obj, set())
+        finally:
+            self._leave()
+
+    async def _delete(self, obj: object, seen: set[int]) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        st = instance_state(obj)
+        if st.key is None:
+            if st.session is self:
+                self._expunge_state(st, obj)
+                return
+            raise exc.InvalidRequestError(
+                f"{_describe(obj)} is not persisted; only objects loaded from or flushed "
+                "to the database can be deleted"
+            )
+        if st.session is None:
+            self._add(obj, set())
+        elif st.session is not self:
+            raise exc.InvalidRequestError(f"{_describe(obj)} belongs to another Session")
+        self._deleted[st] = obj
+        self._strong[st] = obj
+        for prop in st.mapper.rel_list:
+            if prop.viewonly or prop.direction is Direction.MANYTOONE and not prop.cascade.delete:
+                continue
+            needs = prop.cascade.delete or (
+                prop.direction is Direction.ONETOMANY and not prop.passive_deletes
+            )
+            if not needs:
+                continue
+            if prop.key not in obj.__dict__:
+                if prop.passive_deletes:
+                    continue
+                await self._load_relationship(st, obj, prop)
+            if prop.cascade.delete:
+                value = obj.__dict__.get(prop.key)
+                members = list(value) if prop.uselist and value is not None else ([value] if value is not None else [])
+                # also children removed from the collection before this delete
+                committed = st.committed or {}
+                old = committed.get(prop.key, NO_VALUE)
+                if old is not NO_VALUE and old is not None:
+                    members += list(old) if prop.uselist else [old]
+                for child in members:
+                    cst = child.__dict__.get(STATE_KEY)
+                    if cst is None:
+                        continue
+                    await self._delete(child, seen)
+
+    # -- flush -----------------------------------------------------------------
+    async def flush(self) -> None:
+        """Send pending INSERT/UPDATE/DELETE statements in one transaction, without committing."""
+        self._enter("flush")
+        try:
+            await self._flush()
+        finally:
+            self._leave()
+
+    def _has_work(self) -> bool:
+        return bool(self._new or self._deleted or self._strong)
+
+    async def _flush(self) -> None:
+        if self._flushing or not self._has_work():
+            return
+        if not all(m.registry.configured for m in (s.mapper for s in self._new)):
+            configure_mappers()
+        self._flushing = True
+        ctx: persistence.FlushContext | None = None
+        try:
+            new_states, deleting = self._prepare_flush()
+            if not new_states and not deleting and not self._strong:
+                return
+            conn = await self._connection(write=True)
+            ctx = persistence.FlushContext(conn, conn.dialect)
+            await self._execute_flush(ctx, new_states, deleting)
+        except BaseException as e:
+            if ctx is not None or self._txn_open:
+                await self._fail(e, ctx)
+            raise
+        finally:
+            self._flushing = False
+        self._finalize_flush(ctx)
+
+    def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
+        # save-update cascade over pending and modified objects
+        seen: set[int] = set()
+        for st, obj in list(self._new.items()) + list(self._strong.items()):
+            if st.session is self and st not in self._deleted:
+                self._cascade(obj, st, "save_update", seen)
+        deleting_ids = {id(s) for s in self._deleted}
+        for child in uow.orphans(list(self._strong), deleting_ids):
+            cst = child.__dict__[STATE_KEY]
+            if cst.key is None:
+                if cst.session is self:
+                    self._expunge_state(cst, child)
+            elif cst.session is self:
+                self._deleted[cst] = child
+                self._strong[cst] = child
+        new_states = [st for st in self._new if st.obj() is not None]
+        return new_states, list(self._deleted)
+
+    async def _execute_flush(
+        self,
+        ctx: persistence.FlushContext,
+        new_states: list[InstanceState],
+        deleting: list[InstanceState],
+    ) -> None:
+        deleting_ids = {id(s) for s in deleting}
+        # children of deleted rows lose their keys; persistent parents push keys
+        for st in deleting:
+            persistence.null_children_of_deleted(st, st.obj(), deleting_ids)
+        for st, obj in list(self._strong.items()):
+            if st.key is not None and id(st) not in deleting_ids:
+                persistence.pull_many_to_one(st, obj)
+                persistence.push_one_to_many(st, obj, deleting_ids)
+        # inserts, level by level: parents before children
+        for level in uow.insert_levels(new_states):
+            for mapper, states in level:
+                for st in states:
+                    persistence.pull_many_to_one(st, st.obj())
+                await persistence.insert_group(ctx, mapper, states)
+                for st in states:
+                    persistence.push_one_to_many(st, st.obj(), deleting_ids)
+        # updates (including keys set by the inserts above)
+        dirty = []
+        for st, obj in list(self._strong.items()):
+            if st.key is None or id(st) in deleting_ids:
+                continue
+            changes = uow.changed_columns(st, obj)
+            if changes:
+                dirty.append((st, obj, changes))
+        if dirty:
+            await persistence.update_groups(ctx, dirty)
+        post = [(st, st.obj()) for st in new_states] + [
+            (st, obj) for st, obj in self._strong.items() if st.key is not None and id(st) not in deleting_ids
+        ]
+        if any(p.post_update for st, _ in post for p in st.mapper.rel_list):
+            await persistence.post_updates(ctx, [(s, o) for s, o in post if any(p.post_update for p in s.mapper.rel_list)], nulling=False)
+        touched = [(st, st.obj()) for st in new_states] + [
+            (st, obj) for st, obj in self._strong.items() if st.key is not None
+        ]
+        await persistence.association_rows(ctx, touched, deleting)
+        if deleting:
+            live = [s for s in deleting if s.key is not None]
+            with_post = [(s, s.obj()) for s in live if any(p.post_update for p in s.mapper.rel_list)]
+            if with_post:
+                await persistence.post_updates(ctx, with_post, nulling=True)
+            await persistence.clear_associations(ctx, live)
+            await persistence.delete_groups(ctx, live)
+
+    def _finalize_flush(self, ctx: persistence.FlushContext | None) -> None:
+        if ctx is None:
+            # nothing was sent: still forget no-op modifications
+            for st in list(self._strong):
+                if st.key is not None and st not in self._deleted:
+                    st.committed = None
+                    st.modified = False
+                    st.pending_backrefs = None
+            self._strong = {s: o for s, o in self._strong.items() if s.key is None or s in self._deleted}
+            return
+        identity = self._identity
+        for st in ctx.inserted:
+            obj = st.obj()
+            key = (st.mapper.class_, st.mapper.identity_of(obj))
+            st.key = key
+            st.db_generated_pk = id(st) in ctx.generated_pk
+            ref = _ObjRef(obj, self._gc_callback)
+            ref.state = st
+            st.obj = ref
+            identity[key] = st
+            self._new.pop(st, None)
+            self._txn_inserted.append(st)
+        for st in ctx.deleted:
+            obj = st.obj()
+            st.deleted_flushed = True
+            if identity.get(st.key) is st:  # type: ignore[arg-type]
+                del identity[st.key]  # type: ignore[arg-type]
+            self._deleted.pop(st, None)
+            self._txn_deleted.append((st, obj))
+        for st in list(self._strong):
+            if st.deleted_flushed:
+                self._strong.pop(st)
+                continue
+            st.committed = None
+            st.modified = False
+            st.pending_backrefs = None
+            self._strong.pop(st)
+        for st in ctx.inserted:
+            st.committed = None
+            st.modified = False
+            st.pending_backrefs = None
+
+    async def _fail(self, error: BaseException, ctx: persistence.FlushContext | None) -> None:
+        """Roll the transaction back after a failed flush; the session then needs rollback()."""
+        self._failed = error
+        if ctx is not None:
+            # keys the database generated in the failed transaction no longer exist
+            for st in ctx.inserted:
+                if id(st) in ctx.generated_pk:
+                    obj = st.obj()
+                    if obj is not None:
+                        for k in st.mapper.pk_keys:
+                            obj.__dict__[k] = None
+        try:
+            await self._release(commit=False)
+        except BaseException:  # noqa: BLE001 - the connection is discarded by the engine
+            self._conn = None
+            self._txn_open = False
+
+    # -- transactions ------------------------------------------------------------
+    async def commit(self) -> None:
+        """Flush, then commit the transaction and release the connection."""
+        self._enter("commit")
+        try:
+            await self._flush()
+            await self._release(commit=True)
+            self._after_commit()
+        finally:
+            self._leave()
+
+    def _after_commit(self) -> None:
+        for st, _ in self._txn_deleted:
+            st.session = None
+        self._txn_deleted.clear()
+        self._txn_inserted.clear()
+        if self.expire_on_commit:
+            for st in list(self._identity.values()):
+                obj = st.obj()
+                if obj is not None:
+                    self._expire_state(st, obj, None)
+
+    async def rollback(self) -> None:
+        """Roll back the transaction; expire persistent objects, undo inserts and deletes."""
+        self._enter("rollback", allow_failed=True)
+        try:
+            try:
+                await self._release(commit=False)
+            finally:
+                self._restore_after_rollback(self._txn_inserted, self._txn_deleted)
+                self._txn_inserted = []
+                self._txn_deleted = []
+                self._failed = None
+        finally:
+            self._leave()
+
+    def _restore_after_rollback(
+        self,
+        inserted: list[InstanceState],
+        deleted: list[tuple[InstanceState, Any]],
+        expire_all: bool = True,
+    ) -> None:
+        # objects inserted in the transaction become transient again
+        for st in inserted:
+            obj = st.obj()
+            if st.key is not None and self._identity.get(st.key) is st:
+                del self._identity[st.key]
+            st.key = None
+            st.session = None
+            st.committed = None
+            st.modified = False
+            self._strong.pop(st, None)
+            if obj is not None and st.db_generated_pk:
+                for k in st.mapper.pk_keys:
+                    obj.__dict__[k] = None
+            st.db_generated_pk = False
+        # pending objects are expunged, as in SQLAlchemy
+        if expire_all:
+            for st in list(self._new):
+                st.session = None
+                st.committed = None
+                st.modified = False
+                self._strong.pop(st, None)
+            self._new.clear()
+        # deleted objects come back
+        for st, obj in deleted:
+            st.deleted_flushed = False
+            st.session = self
+            if obj is not None and st.key is not None:
+                ref = _ObjRef(obj, self._gc_callback)
+                ref.state = st
+                st.obj = ref
+                self._identity[st.key] = st
+        for st in list(self._deleted):
+            self._deleted.pop(st)
+        for st in list(self._identity.values()):
+            obj = st.obj()
+            if obj is not None:
+                self._expire_state(st, obj, None)
+        self._strong = {s: o for s, o in self._strong.items() if s.key is None and s.session is self}
+
+    async def close(self) -> None:
+        """Release the connection (rolling back) and detach every object."""
+        self._enter("close", allow_failed=True)
+        try:
+            try:
+                await self._release(commit=False)
+            finally:
+                for st in self._txn_inserted:
+                    pass
+                self.expunge_all()
+                self._txn_inserted = []
+                self._txn_deleted = []
+                self._failed = None
+        finally:
+            self._leave()
+
+    def begin(self) -> _SessionTransaction:
+        """Begin a transaction explicitly: ``async with session.begin(): ...`` commits at exit."""
+        if self._txn_open or self._explicit:
+            raise exc.InvalidRequestError(
+                "a transaction is already begun on this Session; commit() or rollback() it "
+                "first, or use begin_nested() for a SAVEPOINT"
+            )
+        self._explicit = True
+        return _SessionTransaction(self)
+
+    def begin_nested(self) -> _Savepoint:
+        """Begin a SAVEPOINT: ``async with session.begin_nested(): ...``.
+
+        Rolling it back (an error inside the block, or ``await sp.rollback()``)
+        undoes only what was flushed inside it.
+        """
+        return _Savepoint(self)
+
+    def in_transaction(self) -> bool:
+        """True when a transaction is open (or explicitly begun)."""
+        return self._txn_open or self._explicit
+
+    @property
+    @contextmanager
+    def no_autoflush(self) -> Iterator[Session]:
+        """``with session.no_autoflush:`` suspends autoflush inside the block."""
+        self._no_autoflush += 1
+        try:
+            yield self
+        finally:
+            self._no_autoflush -= 1
+
+    async def _autoflush(self) -> None:
+        if self.autoflush and not self._no_autoflush and self._has_work():
+            await self._flush()
+
+    # -- collections -----------------------------------------------------------------
+    @property
+    def new(self) -> list[Any]:
+        """Pending objects (added, not yet flushed)."""
+        return [o for o in self._new.values()]
+
+    @property
+    def dirty(self) -> list[Any]:
+        """Persistent objects with unflushed attribute changes."""
+        out = []
+        for st, obj in self._strong.items():
+            if st.key is None or st in self._deleted or st.deleted_flushed:
+                continue
+            if uow.changed_columns(st, obj) or _relationship_changed(st):
+                out.append(obj)
+        return out
+
+    @property
+    def deleted(self) -> list[Any]:
+        """Objects marked for deletion, not yet flushed."""
+        return list(self._deleted.values())
+
+    @property
+    def identity_map(self) -> dict[tuple[Any, ...], Any]:
+        """A snapshot of the identity map: identity key -> instance."""
+        out = {}
+        for key, st in list(self._identity.items()):
+            obj = st.obj()
+            if obj is not None:
+                out[key] = obj
+        return out
+
+    def __contains__(self, obj: object) -> bool:
+        d = getattr(obj, "__dict__", None)
+        if d is None:
+            return False
+        st = d.get(STATE_KEY)
+        return st is not None and st.session is self and not st.deleted_flushed
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([*self.new, *self.identity_map.values()])
+
+    def _identity_lookup(self, mapper: Mapper, ident: tuple[Any, ...]) -> Any:
+        st = self._identity.get((mapper.class_, ident))
+        if st is None:
+            return None
+        return st.obj()
+
+    # -- expiry and refresh -----------------------------------------------------------
+    def expire(self, obj: object, attribute_names: Sequence[str] | None = None) -> None:
+        """Forget loaded values; the next read raises until they are loaded again."""
+        st = instance_state(obj)
+        if st.session is not self or st.key is None:
+            raise exc.InvalidRequestError(f"{_describe(obj)} is not persistent in this Session")
+        self._expire_state(st, obj, attribute_names)
+
+    def expire_all(self) -> None:
+        """Expire every persistent object in the session."""
+        for st in list(self._identity.values()):
+            obj = st.obj()
+            if obj is not None:
+                self._expire_state(st, obj, None)
+
+    def _expire_state(self, st: InstanceState, obj: Any, names: Sequence[str] | None) -> None:
+        mapper = st.mapper
+        d = obj.__dict__
+        pk = set(mapper.pk_keys)
+        keys = list(names) if names is not None else list(mapper.all_attribute_keys)
+        for name in keys:
+            if name not in mapper.all_attribute_keys:
+                raise exc.ArgumentError(
+                    f"{type(obj).__name__} has no mapped attribute {name!r} to expire"
+                )
+        expired = st.expired_keys or set()
+        for key in keys:
+            if key in pk:
+                # primary keys stay readable: the identity does not change
+                continue
+            d.pop(key, None)
+            if st.committed:
+                st.committed.pop(key, None)
+            if key in mapper.column_key_set:
+                expired.add(key)
+        st.expired_keys = expired or None
+        if st.pending_backrefs and names is None:
+            st.pending_backrefs = None
+        if not st.committed:
+            st.committed = None
+            if st.modified and st not in self._deleted:
+                st.modified = False
+                self._strong.pop(st, None)
+
+    async def refresh(self, obj: object, attribute_names: Sequence[str] | None = None) -> None:
+        """Reload attributes from the database (all columns, or the names given).
+
+        Relationship names load that relationship; with no names, loaded
+        relationships are expired (load them again when needed).
+        """
+        self._enter("refresh")
+        try:
+            st = instance_state(obj)
+            if st.session is not self or st.key is None:
+                raise exc.InvalidRequestError(
+                    f"cannot refresh {_describe(obj)}: it is not persistent in this Session"
+                )
+            await self._refresh(st, obj, attribute_names, overwrite=True)
+        finally:
+            self._leave()
+
+    async def _refresh(self, st: InstanceState, obj: Any, names: Sequence[str] | None, overwrite: bool) -> None:
+        mapper = st.mapper
+        if names is None:
+            cols = list(mapper.column_keys)
+            rels = []
+            for prop in mapper.rel_list:
+                obj.__dict__.pop(prop.key, None)
+        else:
+            unknown = [n for n in names if n not in mapper.all_attribute_keys]
+            if unknown:
+                raise exc.ArgumentError(
+                    f"{type(obj).__name__} has no mapped attribute(s) {unknown}; mapped "
+                    f"attributes are {sorted(mapper.all_attribute_keys)}"
+                )
+            cols = [n for n in names if n in mapper.column_key_set]
+            rels = [mapper.relationships[n] for n in names if n in mapper.relationships]
+        if cols:
+            await self._load_columns(st, obj, cols, overwrite)
+        for prop in rels:
+            await self._load_relationship(st, obj, prop)
+
+    async def _load_columns(self, st: InstanceState, obj: Any, keys: list[str], overwrite: bool) -> None:
+        from heron.sql import select
+
+        mapper = st.mapper
+        await self._autoflush()
+        cols = [mapper.columns[k] for k in keys]
+        stmt = select(*cols).where(*[c == v for c, v in zip(mapper.primary_key, st.key[1], strict=True)])  # type: ignore[index]
+        conn = await self._connection(write=False)
+        result = await conn.execute(stmt)
+        rows = result._raw_rows
+        if not rows:
+            raise exc.InvalidRequestError(
+                f"could not refresh {_describe(obj)}: its row no longer exists in the database"
+            )
+        row = rows[0]
+        d = obj.__dict__
+        committed = st.committed
+        for k, v in zip(keys, row, strict=True):
+            if overwrite:
+                d[k] = v
+                if committed:
+                    committed.pop(k, None)
+            elif k not in d:
+                d[k] = v
+        if st.expired_keys:
+            st.expired_keys.difference_update(keys)
+            if not st.expired_keys:
+                st.expired_keys = None
+
+    async def _load_attributes(self, st: InstanceState, obj: Any, keys: list[str]) -> None:
+        """Load unloaded attributes for ``awaitable_attrs`` (no overwrite of pending changes)."""
+        self._enter("load")
+        try:
+            mapper = st.mapper
+            cols = [k for k in keys if k in mapper.column_key_set and k not in obj.__dict__]
+            if cols:
+                # load every expired column at once: one round trip
+                extra = [k for k in (st.expired_keys or ()) if k not in cols]
+                await self._load_columns(st, obj, cols + extra, overwrite=False)
+            for k in keys:
+                prop = mapper.relationships.get(k)
+                if prop is not None and k not in obj.__dict__:
+                    if prop.lazy == "raise" or (st.raise_keys and k in st.raise_keys):
+                        raise exc.UnloadedAttributeError(
+                            f"{prop} is set to raise on load (raiseload / lazy='raise'); "
+                            f"load it with an eager option such as selectinload({prop}) "
+                            "in the query instead"
+                        )
+                    if self.n_plus_one is not None:
+                        self._check_n_plus_one(st, prop)
+                    await self._load_relationship(st, obj, prop)
+        finally:
+            self._leave()
+
+    async def _load_relationship(self, st: InstanceState, obj: Any, prop: RelationshipProperty) -> None:
+        from heron.sql import select
+
+        target = prop.mapper_target
+        assert target is not None
+        d = obj.__dict__
+        mapper = st.mapper
+        if prop.direction is Direction.MANYTOONE:
+            fk_keys = [mapper.column_keys_by_column[id(fk)] for _, fk in prop.pairs]
+            missing = [k for k in fk_keys if k not in d]
+            if missing:
+                await self._load_columns(st, obj, missing, overwrite=False)
+            found, value = prop.resolve_from_identity_map(st, obj)
+            if not found:
+                values = [d[k] for k in fk_keys]
+                stmt = select(target.class_).where(
+                    *[ref == v for (ref, _), v in zip(prop.pairs, values, strict=True)]
+                )
+                objs = await self._load_entities(stmt, target)
+                value = objs[0] if objs else None
+            d[prop.key] = value
+            return
+        pk_vals = {id(c): d.get(k) for k, c in mapper.columns.items()}
+        if prop.direction is Direction.ONETOMANY:
+            stmt = select(target.class_).where(
+                *[fk == pk_vals[id(ref)] for ref, fk in prop.pairs]
+            )
+        else:
+            from heron.sql import and_
+
+            sec = prop.secondary
+            on = and_(*[ref == sec_col for ref, sec_col in prop.secondary_target_pairs])
+            stmt = (
+                select(target.class_)
+                .join(sec, on)
+                .where(*[sec_col == pk_vals[id(ref)] for ref, sec_col in prop.secondary_pairs])
+            )
+        if prop.order_by:
+            stmt = stmt.order_by(*prop.order_by)
+        else:
+            stmt = stmt.order_by(*target.primary_key)
+        objs = await self._load_entities(stmt, target)
+        if prop.uselist:
+            install_loaded_collection(obj, prop, objs)
+        else:
+            d[prop.key] = objs[0] if objs else None
+        back = prop.back
+        if back is not None and not back.uselist and prop.direction is Direction.ONETOMANY:
+            for child in objs:
+                cd = child.__dict__
+                if back.key not in cd:
+                    cd[back.key] = obj
+
+    def _mark_batch(self, objs: list[Any]) -> None:
+        self._batch_counter += 1
+        token = (self._batch_counter, len(objs))
+        for obj in objs:
+            obj.__dict__[STATE_KEY].load_batch = token
+
+    def _check_n_plus_one(self, st: InstanceState, prop: RelationshipProperty) -> None:
+        batch = st.load_batch
+        if batch is None:
+            return
+        seen = self._lazy_seen.setdefault((batch[0], prop.key), 0) + 1
+        self._lazy_seen[(batch[0], prop.key)] = seen
+        if seen == 2:
+            message = (
+                f"N+1 queries: {prop} is being lazy-loaded one object at a time for the "
+                f"{batch[1]} objects one query returned; load them together with "
+                f"selectinload({prop.parent.class_.__name__}.{prop.key}) (or joinedload) "
+                "in that query's .options()"
+            )
+            if self.n_plus_one == "raise":
+                raise exc.NPlusOneError(message)
+            warnings.warn(message, exc.NPlusOneWarning, stacklevel=4)
+
+    async def _load_by_keys(
+        self, mapper: Mapper, cols: list[Any], keys: list[tuple[Any, ...]], order_by: Sequence[Any] = ()
+    ) -> list[Any]:
+        """Instances of ``mapper`` whose ``cols`` equal one of ``keys`` (one SELECT)."""
+        from heron.sql import and_, or_, select
+
+        if len(cols) == 1:
+            cond = cols[0].in_([k[0] for k in keys])
+        else:
+            cond = or_(*[and_(*[c == v for c, v in zip(cols, k, strict=True)]) for k in keys])
+        stmt = select(mapper.class_).where(cond)
+        if order_by:
+            stmt = stmt.order_by(*order_by)
+        return await self._load_entities(stmt, mapper)
+
+    async def _load_m2m(self, prop: RelationshipProperty, keys: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], Any]]:
+        """(parent key, target instance) pairs through the secondary table (one SELECT)."""
+        from heron.sql import and_, or_, select
+
+        target = prop.mapper_target
+        assert target is not None and prop.secondary is not None
+        sec_cols = [sec for _, sec in prop.secondary_pairs]
+        on = and_(*[ref == sec_col for ref, sec_col in prop.secondary_target_pairs])
+        if len(sec_cols) == 1:
+            cond = sec_cols[0].in_([k[0] for k in keys])
+        else:
+            cond = or_(*[and_(*[c == v for c, v in zip(sec_cols, k, strict=True)]) for k in keys])
+        stmt = select(*sec_cols, target.class_).join(prop.secondary, on).where(cond)
+        if prop.order_by:
+            stmt = stmt.order_by(*prop.order_by)
+        conn = await self._connection(write=False)
+        result = await conn.execute(stmt)
+        rows = result._raw_rows
+        n = len(sec_cols)
+        objs = loader_for(target, entity_positions(target, n))(rows, self, False)
+        return [(tuple(r[:n]), o) for r, o in zip(rows, objs, strict=True)]
+
+    async def _load_entities(self, stmt: Any, mapper: Mapper) -> list[Any]:
+        conn = await self._connection(write=False)
+        result = await conn.execute(stmt)
+        loader = loader_for(mapper, entity_positions(mapper, 0))
+        return loader(result._raw_rows, self, False)
+
+    # -- queries ----------------------------------------------------------------------
+    async def get(
+        self,
+        entity: type[T],
+        ident: Any,
+        *,
+        populate_existing: bool = False,
+    ) -> T | None:
+        """Return the instance with primary key ``ident``: from the identity map if there,
+        else by one SELECT. None when no such row exists."""
+        mapper = _mapper_of(entity)
+        if not mapper.registry.configured:
+            configure_mappers()
+        key_vals = _normalise_ident(mapper, ident)
+        st = self._identity.get((mapper.class_, key_vals))
+        if st is not None and not populate_existing:
+            obj = st.obj()
+            if obj is not None and not st.expired_keys:
+                return obj  # type: ignore[no-any-return]
+        self._enter("get")
+        try:
+            await self._autoflush()
+            stmt = mapper.get_statement()
+            params = {f"pk_{i}": v for i, v in enumerate(key_vals)}
+            conn = await self._connection(write=False)
+            result = await conn.execute(stmt, params)
+            loader = loader_for(mapper, entity_positions(mapper, 0))
+            objs = loader(result._raw_rows, self, populate_existing)
+            return objs[0] if objs else None
+        finally:
+            self._leave()
+
+    async def execute(
+        self,
+        statement: Any,
+        params: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+        *,
+        execution_options: dict[str, Any] | None = None,
+    ) -> Result[Any]:
+        """Execute a statement; ``select(Entity)`` rows hold instances from the identity map."""
+        self._enter("execute")
+        try:
+            return await self._execute(statement, params, execution_options or {})
+        finally:
+            self._leave()
+
+    async def _execute(self, statement: Any, params: Any, options: dict[str, Any]) -> Result[Any]:
+        await self._autoflush()
+        raw_columns = getattr(statement, "_raw_columns", None)
+        opts = {**getattr(statement, "_execution_options", {}), **options}
+        if raw_columns is not None and not getattr(statement, "_is_dml", False):
+            write = bool(getattr(statement, "_for_update", None))
+            if not any(hasattr(c, "__mapper__") for c in raw_columns):
+                conn = await self._connection(write=write)
+                return await conn.execute(statement, params)
+            tree = LoadTree.from_options(getattr(statement, "_with_options", ()))
+            steps: list[JoinedStep] = []
+            to_run = statement
+            first = raw_columns[0]
+            if len(raw_columns) == 1 and isinstance(first, type) and hasattr(first, "__mapper__"):
+                mapper = first.__mapper__
+                if not mapper.registry.configured:
+                    configure_mappers()
+                if mapper.has_eager or tree.children:
+                    to_run, steps = plan_joined(statement, mapper, tree, len(mapper.table.columns))
+            conn = await self._connection(write=write)
+            result = await conn.execute(to_run, params)
+            return await self._orm_result(raw_columns, result, opts, tree, steps)
+        conn = await self._connection(write=True)
+        entity = getattr(statement, "entity", None)
+        if (
+            entity is not None
+            and hasattr(entity, "__mapper__")
+            and getattr(statement, "_is_dml", False)
+            and hasattr(statement, "_where")
+        ):
+            return await execute_orm_dml(self, conn, statement, params, opts)
+        return await conn.execute(statement, params)
+
+    async def _orm_result(
+        self,
+        raw_columns: Sequence[Any],
+        result: Result[Any],
+        opts: dict[str, Any],
+        tree: LoadTree,
+        steps: list[JoinedStep],
+    ) -> Result[Any]:
+        overwrite = bool(opts.get("populate_existing"))
+        rows = result._raw_rows
+        columns: list[list[Any]] = []
+        keys: list[str] = []
+        offset = 0
+        for ent in raw_columns:
+            mapper = getattr(ent, "__mapper__", None)
+            if mapper is not None and isinstance(ent, type):
+                positions = entity_positions(mapper, offset)
+                loader = loader_for(mapper, positions)
+                objs = loader(rows, self, overwrite)
+                if steps:
+                    fold_joined(self, rows, objs, steps)
+                    # joined rows repeat their parent: one row per parent
+                    objs = _unique(objs)
+                columns.append(objs)
+                keys.append(ent.__name__)
+                offset += len(mapper.table.columns)
+                live = [o for o in objs if o is not None]
+                if self.n_plus_one is not None and len(live) > 1:
+                    self._mark_batch(live)
+                if mapper.has_eager or tree.children:
+                    await apply_eager(self, mapper, _unique(live), tree)
+            else:
+                idx = offset
+                columns.append([r[idx] for r in rows])
+                rk = result.keys()
+                keys.append(rk[idx] if idx < len(rk) else f"col{idx}")
+                offset += 1
+        if len(columns) == 1:
+            out_rows: list[Any] = [(o,) for o in columns[0]]
+        else:
+            out_rows = list(zip(*columns, strict=True))
+        return Result(keys, out_rows, None, result.rowcount)
+
+    async def scalars(self, statement: Any, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """Execute and return ``ScalarResult`` of the first column (instances for ``select(Entity)``)."""
+        result = await self.execute(statement, params, **kw)
+        return result.scalars()
+
+    async def scalar(self, statement: Any, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """Execute and return the first column of the first row (or None)."""
+        result = await self.execute(statement, params, **kw)
+        return result.scalar()
+
+    # -- merge ----------------------------------------------------------------------------
+    async def merge(self, obj: T, *, load: bool = True) -> T:
+        """Copy ``obj``'s state onto the instance with the same identity in this session
+        (loading it if needed) and return that instance; ``obj`` itself is not added."""
+        self._enter("merge")
+        try:
+            return await self._merge(obj, {}, load)  # type: ignore[no-any-return]
+        finally:
+            self._leave()
+
+    async def _merge(self, obj: Any, memo: dict[int, Any], load: bool) -> Any:
+        if id(obj) in memo:
+            return memo[id(obj)]
+        mapper = _mapper_of(type(obj))
+        if not mapper.registry.configured:
+            configure_mappers()
+        d = obj.__dict__
+        ident = tuple(d.get(k) for k in mapper.pk_keys)
+        target: Any = None
+        if all(v is not None for v in ident):
+            target = self._identity_lookup(mapper, ident)
+            if target is None and load:
+                self._leave()
+                try:
+                    target = await self.get(mapper.class_, ident)
+                finally:
+                    self._busy = "merge"
+        if target is None:
+            target = mapper.class_.__new__(mapper.class_)
+            instance_state(target)
+            for k in mapper.column_keys:
+                if k in d:
+                    setattr(target, k, d[k])
+            self._add(target, set())
+        else:
+            for k in mapper.column_keys:
+                if k in d and k not in mapper.pk_keys:
+                    setattr(target, k, d[k])
+        memo[id(obj)] = target
+        for prop in mapper.rel_list:
+            if not prop.cascade.merge or prop.key not in d:
+                continue
+            value = d[prop.key]
+            if prop.uselist:
+                merged = [await self._merge(o, memo, load) for o in value]
+                if target.__dict__.get(prop.key) is None and target.__dict__.get(STATE_KEY).key is not None:
+                    await self._load_relationship(target.__dict__[STATE_KEY], target, prop)
+                setattr(target, prop.key, merged)
+            else:
+                setattr(target, prop.key, None if value is None else await self._merge(value, memo, load))
+        return target
+
+
+def _unique(objs: list[Any]) -> list[Any]:
+    seen: set[int] = set()
+    out = []
+    for o in objs:
+        if id(o) not in seen:
+            seen.add(id(o))
+            out.append(o)
+    return out
+
+
+def _relationship_changed(st: InstanceState) -> bool:
+    if st.pending_backrefs:
+        return True
+    committed = st.committed
+    if not committed:
+        return False
+    return any(k in st.mapper.relationships for k in committed)
+
+
+def _normalise_ident(mapper: Mapper, ident: Any) -> tuple[Any, ...]:
+    n = len(mapper.pk_keys)
+    if isinstance(ident, dict):
+        try:
+            return tuple(ident[k] for k in mapper.pk_keys)
+        except KeyError:
+            raise exc.ArgumentError(
+                f"get({mapper.class_.__name__}, {{...}}) needs the keys {list(mapper.pk_keys)}"
+            ) from None
+    if not isinstance(ident, tuple):
+        ident = (ident,)
+    if len(ident) != n:
+        raise exc.ArgumentError(
+            f"{mapper.class_.__name__} has a {n}-column primary key {list(mapper.pk_keys)}; "
+            f"get() received {len(ident)} value(s)"
+        )
+    return ident  # type: ignore[no-any-return]
+
+
+def _describe(obj: object) -> str:
+    st = obj.__dict__.get(STATE_KEY) if hasattr(obj, "__dict__") else None
+    ident = st.identity if st is not None else None
+    return f"{type(obj).__name__}(identity={ident!r})"
+
+
+class _SessionTransaction:
+    """``async with session.begin():`` — commit at exit, rollback on error."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> Session:
+        return self.session
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, tb: Any) -> None:
+        if exc_type is None:
+            await self.session.commit()
+        else:
+            await self.session.rollback()
+
+    def __await__(self) -> Any:
+        async def _noop() -> _SessionTransaction:
+            return self
+
+        return _noop().__await__()
+
+
+class _Savepoint:
+    """A SAVEPOINT; undoing it reverts only what was flushed inside it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._tx: Any = None
+        self._marks = (0, 0)
+        self.active = False
+
+    async def start(self) -> _Savepoint:
+        s = self.session
+        s._enter("begin_nested")
+        try:
+            await s._flush()
+            conn = await s._connection(write=True)
+            self._tx = await conn.begin_nested()
+            self._marks = (len(s._txn_inserted), len(s._txn_deleted))
+            s._savepoints.append(self)
+            self.active = True
+        finally:
+            s._leave()
+        return self
+
+    def __await__(self) -> Any:
+        return self.start().__await__()
+
+    async def __aenter__(self) -> _Savepoint:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, tb: Any) -> None:
+        if not self.active:
+            return
+        if exc_type is None:
+            await self.commit()
+        else:
+            await self.rollback()
+
+    async def commit(self) -> None:
+        """Flush and release the savepoint."""
+        s = self.session
+        s._enter("commit")
+        try:
+            await s._flush()
+            await self._tx.commit()
+        finally:
+            self._end()
+            s._leave()
+
+    async def rollback(self) -> None:
+        """Roll back to the savepoint, undoing only what was flushed inside it."""
+        s = self.session
+        s._enter("rollback", allow_failed=True)
+        try:
+            await self._tx.rollback()
+            ins_mark, del_mark = self._marks
+            inserted = s._txn_inserted[ins_mark:]
+            deleted = s._txn_deleted[del_mark:]
+            del s._txn_inserted[ins_mark:]
+            del s._txn_deleted[del_mark:]
+            s._restore_after_rollback(inserted, deleted, expire_all=True)
+            s._failed = None
+        finally:
+            self._end()
+            s._leave()
+
+    def _end(self) -> None:
+        self.active = False
+        if self in self.session._savepoints:
+            self.session._savepoints.remove(self)
+
+
+class sessionmaker:  # noqa: N801 - the name SQLAlchemy users know
+    """A factory of configured Sessions: ``Session_ = sessionmaker(engine)``."""
+
+    def __init__(self, bind: Engine | Connection | None = None, **kwargs: Any) -> None:
+        self.bind = bind
+        self.kwargs = kwargs
+
+    def __call__(self, **overrides: Any) -> Session:
+        return Session(self.bind, **{**self.kwargs, **overrides})
+
+    def begin(self) -> _SessionBegin:
+        """``async with Session_.begin() as session:`` — commit at exit, rollback on error."""
+        return _SessionBegin(self())
+
+
+class _SessionBegin:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> Session:
+        self.session._explicit = True
+        return self.session
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+
+@overload
+def object_session(obj: None) -> None: ...
+@overload
+def object_session(obj: object) -> Session | None: ...
+def object_session(obj: object | None) -> Session | None:
+    """The session ``obj`` belongs to, or None."""
+    if obj is None:
+        return None
+    st = obj.__dict__.get(STATE_KEY)
+    return st.session if st is not None else None

@@ -1,0 +1,247 @@
+"""The flush plan: which rows to insert, update and delete, in what order.
+
+Layer 4 (orm). Pure: these functions look only at session state and
+return plans; ``persistence.py`` sends the statements. Inserts are ordered
+row by row (parents before children) as levels, so self-referential trees
+and cycles between tables need no special case, and each level is sent as
+one batch per table. Deletes use the same idea in reverse, with rows linked
+through their foreign-key values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from heron import exc
+from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
+
+if TYPE_CHECKING:
+    from heron.orm.mapper import Mapper
+
+
+def _state(obj: Any) -> InstanceState:
+    return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
+
+
+def insert_levels(new_states: list[InstanceState]) -> list[list[tuple[Mapper, list[InstanceState]]]]:
+    """Order new rows as levels; each level holds (mapper, states) groups.
+
+    A row comes in a later level than every new row it references (through a
+    many-to-one) or that lists it in a one-to-many collection. ``post_update``
+    relationships add no ordering; they are written by a later UPDATE.
+
+    Raises:
+        CircularDependencyError: rows reference each other in a cycle.
+    """
+    if not new_states:
+        return []
+    new_ids = {id(s) for s in new_states}
+    deps: dict[int, list[InstanceState]] = {}
+    indegree: dict[int, int] = {}
+    any_edge = False
+    for st in new_states:
+        rels = st.mapper.rel_list
+        if not rels:
+            continue
+        obj = st.obj()
+        if obj is None:
+            continue
+        d = obj.__dict__
+        for prop in rels:
+            if prop.post_update or prop.viewonly or prop.direction is Direction.MANYTOMANY:
+                continue
+            value = d.get(prop.key, NO_VALUE)
+            if value is NO_VALUE or value is None:
+                continue
+            if prop.direction is Direction.MANYTOONE:
+                other = value.__dict__.get(STATE_KEY)
+                if other is not None and other is not st and id(other) in new_ids:
+                    deps.setdefault(id(other), []).append(st)
+                    indegree[id(st)] = indegree.get(id(st), 0) + 1
+                    any_edge = True
+            else:
+                members = value if prop.uselist else (value,)
+                for child in members:
+                    other = child.__dict__.get(STATE_KEY)
+                    if other is not None and other is not st and id(other) in new_ids:
+                        deps.setdefault(id(st), []).append(other)
+                        indegree[id(other)] = indegree.get(id(other), 0) + 1
+                        any_edge = True
+    if not any_edge:
+        return [_group(new_states)]
+    levels: list[list[tuple[Mapper, list[InstanceState]]]] = []
+    current = [s for s in new_states if indegree.get(id(s), 0) == 0]
+    placed = 0
+    while current:
+        placed += len(current)
+        levels.append(_group(current))
+        nxt: list[InstanceState] = []
+        for st in current:
+            for child in deps.get(id(st), ()):
+                n = indegree[id(child)] - 1
+                indegree[id(child)] = n
+                if n == 0:
+                    nxt.append(child)
+        # keep insertion order within a level
+        order = {id(s): i for i, s in enumerate(new_states)} if len(nxt) > 1 else None
+        if order is not None:
+            nxt.sort(key=lambda s: order[id(s)])
+        current = nxt
+    if placed != len(new_states):
+        stuck = [s for s in new_states if indegree.get(id(s), 0) > 0]
+        raise exc.CircularDependencyError(
+            "these new rows reference each other in a cycle, so none can be inserted "
+            f"first: {', '.join(_describe(s) for s in stuck[:6])}; mark one relationship "
+            "of the cycle post_update=True to insert with NULL and UPDATE afterwards",
+            cycle=[s.obj() for s in stuck],
+        )
+    return levels
+
+
+def _group(states: Iterable[InstanceState]) -> list[tuple[Mapper, list[InstanceState]]]:
+    groups: dict[int, tuple[Mapper, list[InstanceState]]] = {}
+    for st in states:
+        g = groups.get(id(st.mapper))
+        if g is None:
+            groups[id(st.mapper)] = (st.mapper, [st])
+        else:
+            g[1].append(st)
+    return list(groups.values())
+
+
+def _describe(st: InstanceState) -> str:
+    obj = st.obj()
+    return f"{st.mapper.class_.__name__}(identity={st.identity!r}) at {id(obj):#x}"
+
+
+def delete_levels(states: list[InstanceState]) -> list[list[tuple[Mapper, list[InstanceState]]]]:
+    """Order deleted rows so that a row goes before any row it references.
+
+    Links are found through foreign-key values (committed ones when changed),
+    so unloaded relationships still order correctly.
+    """
+    if not states:
+        return []
+    by_table: dict[int, dict[tuple[Any, ...], InstanceState]] = {}
+    for st in states:
+        by_table.setdefault(id(st.mapper.table), {})[st.key[1]] = st  # type: ignore[index]
+    refs: dict[int, list[InstanceState]] = {}  # referenced -> referencing rows
+    indegree: dict[int, int] = {}
+    any_edge = False
+    for st in states:
+        obj = st.obj()
+        if obj is None:
+            continue
+        d = obj.__dict__
+        committed = st.committed or {}
+        for fk_info in st.mapper.fk_paths:
+            targets = by_table.get(id(fk_info.target_table))
+            if not targets:
+                continue
+            vals = []
+            for key in fk_info.keys:
+                v = committed.get(key, NO_VALUE)
+                if v is NO_VALUE:
+                    v = d.get(key)
+                vals.append(v)
+            other = targets.get(tuple(vals))
+            if other is None or other is st:
+                continue
+            # st references other: st is deleted first
+            refs.setdefault(id(st), []).append(other)
+            indegree[id(other)] = indegree.get(id(other), 0) + 1
+            any_edge = True
+    if not any_edge:
+        return [_group(states)]
+    levels = []
+    current = [s for s in states if indegree.get(id(s), 0) == 0]
+    placed = 0
+    while current:
+        placed += len(current)
+        levels.append(_group(current))
+        nxt = []
+        for st in current:
+            for other in refs.get(id(st), ()):
+                indegree[id(other)] -= 1
+                if indegree[id(other)] == 0:
+                    nxt.append(other)
+        current = nxt
+    if placed != len(states):
+        stuck = [s for s in states if indegree.get(id(s), 0) > 0]
+        raise exc.CircularDependencyError(
+            "these deleted rows reference each other in a cycle: "
+            f"{', '.join(_describe(s) for s in stuck[:6])}; set one of the foreign keys to "
+            "None and flush before deleting, or use post_update=True",
+            cycle=[s.obj() for s in stuck],
+        )
+    return levels
+
+
+def changed_columns(state: InstanceState, obj: Any) -> dict[str, Any] | None:
+    """Column values to UPDATE for a persistent instance (None when nothing changed)."""
+    committed = state.committed
+    if not committed:
+        return None
+    d = obj.__dict__
+    colset = state.mapper.column_key_set
+    out: dict[str, Any] | None = None
+    for key, old in committed.items():
+        if key not in colset:
+            continue
+        new = d.get(key, NO_VALUE)
+        if new is NO_VALUE:
+            continue
+        if old is not NO_VALUE and (old is new or (type(old) is type(new) and old == new)):
+            continue
+        if out is None:
+            out = {}
+        out[key] = new
+    return out
+
+
+def orphans(
+    states: Iterable[InstanceState], deleting: set[int]
+) -> list[Any]:
+    """Children removed from a delete-orphan collection (or whose parent was unset)."""
+    out: list[Any] = []
+    for st in states:
+        obj = st.obj()
+        if obj is None or not st.committed:
+            continue
+        mapper = st.mapper
+        for key, old in st.committed.items():
+            prop = mapper.relationships.get(key)
+            if prop is None:
+                continue
+            if prop.cascade.delete_orphan and prop.direction is not Direction.MANYTOONE:
+                if old is NO_VALUE:
+                    continue
+                before = list(old) if prop.uselist else ([] if old is None else [old])
+                cur = obj.__dict__.get(key, NO_VALUE)
+                now_ids = {id(o) for o in (cur if prop.uselist else [cur])} if cur is not NO_VALUE else set()
+                for child in before:
+                    if child is None or id(child) in now_ids:
+                        continue
+                    back = prop.back
+                    if back is not None and not back.uselist:
+                        holder = child.__dict__.get(back.key, NO_VALUE)
+                        if holder is not None and holder is not NO_VALUE and holder is not obj:
+                            continue  # moved to another parent
+                    out.append(child)
+            elif prop.direction is Direction.MANYTOONE and prop.back is not None:
+                back = prop.back
+                if back.cascade.delete_orphan and old is not None and old is not NO_VALUE:
+                    if obj.__dict__.get(key, NO_VALUE) is None:
+                        out.append(obj)
+    return [o for o in out if id(_state(o)) not in deleting]
+
+
+def related_for_sync(prop: RelationshipProperty, value: Any) -> list[Any]:
+    """Members of a loaded relationship value as a list."""
+    if value is NO_VALUE or value is None:
+        return []
+    if prop.uselist:
+        return list(value)
+    return [value]

@@ -1,0 +1,240 @@
+"""Batched row statements for the ORM's unit of work: insert, update, delete by key.
+
+Layer 3 (sql). Each function returns ``ExecutionPlan`` objects ready for
+``Connection.execute``. Where the dialect can bind arrays (``supports_unnest``)
+one statement carries every row as one array parameter per column, so the
+SQL text, and hence the prepared statement, is the same whatever the row
+count; elsewhere rows go in fixed-size multi-row batches (the last batch may
+be shorter). Values are always bound parameters.
+
+Generated keys: ``insert_plans(..., order_by_ordinal=True)`` inserts rows in
+their input order (``INSERT ... SELECT ... ORDER BY ordinality`` on
+PostgreSQL, one ``VALUES`` list on SQLite), so identity/serial/rowid values
+ascend in input order and the caller matches keys by sorting them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from heron.engine.interfaces import ExecutionPlan, ResultProcessor
+
+if TYPE_CHECKING:
+    from heron.dialect.base import Dialect
+    from heron.sql.schema import Column, Table
+
+# Rows per statement where arrays cannot be bound. Fixed so the statement text
+# repeats and the driver's statement cache hits.
+BATCH_ROWS = 500
+
+
+class PlannedStatement:
+    """An ``Executable`` wrapping a ready plan (what ``Connection.execute`` accepts)."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: ExecutionPlan) -> None:
+        self.plan = plan
+
+    def _plan_execution(self, dialect: Dialect, params: Any) -> ExecutionPlan:
+        return self.plan
+
+
+_namers: dict[int, Any] = {}
+
+
+def _names(dialect: Dialect) -> Any:
+    """A compiler instance used only for identifier quoting and type names."""
+    namer = _namers.get(id(dialect))
+    if namer is None:
+        from heron.sql.compiler import compiler_for
+
+        namer = compiler_for(dialect)(dialect, (), None)
+        _namers[id(dialect)] = namer
+    return namer
+
+
+def _q(dialect: Dialect, name: str) -> str:
+    return _names(dialect).quote(name)  # type: ignore[no-any-return]
+
+
+def _table(dialect: Dialect, table: Table) -> str:
+    return _names(dialect).table_name(table)  # type: ignore[no-any-return]
+
+
+def _array_type(dialect: Dialect, column: Column) -> str:
+    return f"{_names(dialect).type_sql(column.type)}[]"
+
+
+def _result_processors(dialect: Dialect, cols: Sequence[Column]) -> list[ResultProcessor | None] | None:
+    procs = [c.type.result_processor(dialect) for c in cols]
+    return procs if any(p is not None for p in procs) else None
+
+
+def _chunks(rows: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def batch_size(dialect: Dialect, ncols: int) -> int:
+    """Rows per multi-row statement for ``ncols`` parameters per row."""
+    return max(1, min(BATCH_ROWS, dialect.max_bind_params // max(ncols, 1)))
+
+
+def insert_plans(
+    dialect: Dialect,
+    table: Table,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    returning: Sequence[Column] = (),
+) -> list[ExecutionPlan]:
+    """Plans inserting ``rows`` (tuples in ``columns`` order; values already bound-processed).
+
+    With ``returning``, each plan returns those columns, rows inserted in input
+    order so generated keys ascend in input order.
+    """
+    tname = _table(dialect, table)
+    cols = ", ".join(_q(dialect, c.name) for c in columns)
+    ret = ""
+    keys = None
+    procs = None
+    if returning:
+        ret = " RETURNING " + ", ".join(_q(dialect, c.name) for c in returning)
+        keys = [c.name for c in returning]
+        procs = _result_processors(dialect, returning)
+    if not columns:
+        # every column defaulted: one statement per row
+        sql = f"INSERT INTO {tname} DEFAULT VALUES{ret}"
+        return [
+            ExecutionPlan(sql, [], returns_rows=bool(returning), keys=keys, processors=procs)
+            for _ in rows
+        ]
+    if dialect.supports_unnest:
+        n = len(columns)
+        arrays = [[row[i] for row in rows] for i in range(n)]
+        casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(columns))
+        aliases = ", ".join(f"c{i}" for i in range(n))
+        sql = (
+            f"INSERT INTO {tname} ({cols}) SELECT {aliases} FROM unnest({casts}) "
+            f"WITH ORDINALITY AS v({aliases}, o) ORDER BY o{ret}"
+        )
+        return [ExecutionPlan(sql, arrays, returns_rows=bool(returning), keys=keys, processors=procs)]
+    plans = []
+    size = batch_size(dialect, len(columns))
+    one = "(" + ", ".join("?" for _ in columns) + ")"
+    for chunk in _chunks(rows, size):
+        values = ", ".join(one for _ in chunk)
+        sql = f"INSERT INTO {tname} ({cols}) VALUES {values}{ret}"
+        params = [v for row in chunk for v in row]
+        plans.append(
+            ExecutionPlan(sql, params, returns_rows=bool(returning), keys=keys, processors=procs)
+        )
+    return plans
+
+
+def update_plans(
+    dialect: Dialect,
+    table: Table,
+    key_columns: Sequence[Column],
+    set_columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+) -> list[tuple[ExecutionPlan, int]]:
+    """Plans updating ``set_columns`` by key; rows are ``(*set values, *key values)``.
+
+    Returns (plan, expected row count) pairs, so the caller can check that
+    every row matched.
+    """
+    tname = _table(dialect, table)
+    n_set = len(set_columns)
+    all_cols = [*set_columns, *key_columns]
+    if dialect.supports_unnest:
+        arrays = [[row[i] for row in rows] for i in range(len(all_cols))]
+        casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(all_cols))
+        aliases = ", ".join(f"c{i}" for i in range(len(all_cols)))
+        sets = ", ".join(f"{_q(dialect, c.name)} = v.c{i}" for i, c in enumerate(set_columns))
+        where = " AND ".join(
+            f"{tname}.{_q(dialect, c.name)} = v.c{n_set + i}" for i, c in enumerate(key_columns)
+        )
+        sql = f"UPDATE {tname} SET {sets} FROM unnest({casts}) AS v({aliases}) WHERE {where}"
+        return [(ExecutionPlan(sql, arrays), len(rows))]
+    out = []
+    size = batch_size(dialect, len(all_cols))
+    sets = ", ".join(f"{_q(dialect, c.name)} = v.column{i + 1}" for i, c in enumerate(set_columns))
+    where = " AND ".join(
+        f"{tname}.{_q(dialect, c.name)} = v.column{n_set + i + 1}" for i, c in enumerate(key_columns)
+    )
+    one = "(" + ", ".join("?" for _ in all_cols) + ")"
+    for chunk in _chunks(rows, size):
+        values = ", ".join(one for _ in chunk)
+        sql = f"UPDATE {tname} SET {sets} FROM (VALUES {values}) AS v WHERE {where}"
+        params = [v for row in chunk for v in row]
+        out.append((ExecutionPlan(sql, params), len(chunk)))
+    return out
+
+
+def delete_plans(
+    dialect: Dialect,
+    table: Table,
+    key_columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+) -> list[tuple[ExecutionPlan, int]]:
+    """Plans deleting rows whose ``key_columns`` equal each tuple in ``rows``."""
+    tname = _table(dialect, table)
+    if dialect.supports_unnest:
+        if len(key_columns) == 1:
+            col = key_columns[0]
+            sql = (
+                f"DELETE FROM {tname} WHERE {_q(dialect, col.name)} = "
+                f"ANY(${1}::{_array_type(dialect, col)})"
+            )
+            return [(ExecutionPlan(sql, [[r[0] for r in rows]]), len(rows))]
+        arrays = [[row[i] for row in rows] for i in range(len(key_columns))]
+        casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(key_columns))
+        cols = ", ".join(_q(dialect, c.name) for c in key_columns)
+        sql = f"DELETE FROM {tname} WHERE ({cols}) IN (SELECT * FROM unnest({casts}))"
+        return [(ExecutionPlan(sql, arrays), len(rows))]
+    out = []
+    size = batch_size(dialect, len(key_columns))
+    if len(key_columns) == 1:
+        col = _q(dialect, key_columns[0].name)
+        for chunk in _chunks(rows, size):
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"DELETE FROM {tname} WHERE {col} IN ({marks})"
+            out.append((ExecutionPlan(sql, [r[0] for r in chunk]), len(chunk)))
+        return out
+    cols = ", ".join(_q(dialect, c.name) for c in key_columns)
+    one = "(" + ", ".join("?" for _ in key_columns) + ")"
+    for chunk in _chunks(rows, size):
+        values = ", ".join(one for _ in chunk)
+        sql = f"DELETE FROM {tname} WHERE ({cols}) IN (VALUES {values})"
+        out.append((ExecutionPlan(sql, [v for row in chunk for v in row]), len(chunk)))
+    return out
+
+
+def select_by_keys_sql(
+    dialect: Dialect,
+    table: Table,
+    columns: Sequence[Column],
+    key_columns: Sequence[Column],
+    count: int,
+) -> str:
+    """``SELECT columns FROM table WHERE key IN (...)`` for ``count`` keys (one array on PG)."""
+    tname = _table(dialect, table)
+    cols = ", ".join(f"{tname}.{_q(dialect, c.name)}" for c in columns)
+    if len(key_columns) == 1:
+        kc = key_columns[0]
+        if dialect.supports_unnest:
+            cond = f"{tname}.{_q(dialect, kc.name)} = ANY($1::{_array_type(dialect, kc)})"
+        else:
+            cond = f"{tname}.{_q(dialect, kc.name)} IN ({', '.join('?' for _ in range(count))})"
+    else:
+        kcols = ", ".join(f"{tname}.{_q(dialect, c.name)}" for c in key_columns)
+        if dialect.supports_unnest:
+            casts = ", ".join(
+                f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(key_columns)
+            )
+            cond = f"({kcols}) IN (SELECT * FROM unnest({casts}))"
+        else:
+            one = "(" + ", ".join("?" for _ in key_columns) + ")"
+            cond = f"({kcols}) IN (VALUES {', '.join(one for _ in range(count))})"
+    return f"SELECT {cols} FROM {tname} WHERE {cond}"

@@ -1,0 +1,335 @@
+"""Compiled statements, the statement cache, and binding values on a cache hit.
+
+Layer 3 (sql). ``plan_execution`` is the engine seam: it derives a statement's
+cache key (its shape: ``_key`` plus, when the same object sits in two places,
+the identity pattern of ``_binds``), looks the compiled template up in the
+dialect's LRU cache, compiles on a miss, and reads the values for this
+execution straight from ``_binds``. A template never holds values, so one
+template serves every statement of the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from heron.dialect.sqlite import SqliteDialect
+from heron.engine.interfaces import ExecutionPlan
+from heron.exc import ArgumentError
+from heron.sql.base import compiler_for
+from heron.sql.elements import NO_VALUE
+from heron.sql.types import NulCharacterError
+
+if TYPE_CHECKING:
+    from heron.dialect.base import Dialect
+
+# Slot kinds: where one placeholder's value comes from.
+BIND = 0  # binds[index].value
+NAMED = 1  # params[name], else binds[index].value when it has one
+DEFAULT = 2  # a column default (extra: ColumnDefault), evaluated per row
+MULTI = 3  # a multi-row VALUES block (extra: (keys, processors, defaults)): many values
+EXPANDING = 4  # a list rendered as one placeholder per item at bind time (extra: width)
+
+# One slot: (kind, index into _binds or -1, parameter name, processor or None, extra)
+Slot = tuple[int, int, str, Any, Any]
+
+
+class Template:
+    """What the cache stores: SQL text (or segments) and where each value comes from."""
+
+    __slots__ = (
+        "fast",
+        "is_ddl",
+        "keys",
+        "placeholder",
+        "processors",
+        "returns_rows",
+        "segments",
+        "slots",
+        "sql",
+    )
+
+    def __init__(
+        self,
+        sql: str,
+        slots: Sequence[Slot],
+        *,
+        segments: list[str] | None,
+        placeholder: Any,
+        returns_rows: bool,
+        keys: Sequence[str] | None,
+        processors: Sequence[Any] | None,
+        is_ddl: bool = False,
+    ) -> None:
+        self.sql = sql
+        self.slots = tuple(slots)
+        self.segments = segments
+        self.placeholder = placeholder
+        self.returns_rows = returns_rows
+        self.keys = tuple(keys) if keys is not None else None
+        self.processors = tuple(processors) if processors is not None else None
+        self.is_ddl = is_ddl
+        # hot path: every value a plain bound value, no conversion -> a list comprehension
+        self.fast = tuple(s[1] for s in self.slots) if all(
+            s[0] == BIND and s[3] is None for s in self.slots
+        ) else None
+
+    def values(self, binds: Sequence[Any], params: Mapping[str, Any] | None) -> list[Any]:
+        """The positional values for one execution (expanding lists kept as lists)."""
+        fast = self.fast
+        if fast is not None:
+            return [binds[i].value for i in fast]
+        out: list[Any] = []
+        append = out.append
+        try:
+            for kind, index, name, proc, extra in self.slots:
+                if kind == BIND:
+                    value = binds[index].value
+                elif kind == NAMED or kind == EXPANDING:
+                    if params is not None and name in params:
+                        value = params[name]
+                    else:
+                        value = binds[index].value if index >= 0 else NO_VALUE
+                        if value is NO_VALUE:
+                            raise ArgumentError(
+                                f"no value for bound parameter {name!r}; pass it in the "
+                                f"execution parameters, e.g. execute(stmt, {{{name!r}: ...}})"
+                            )
+                elif kind == DEFAULT:
+                    value = extra.value()
+                else:
+                    _multi_values(out, binds[index], extra)
+                    continue
+                append(value if proc is None else proc(value))
+        except NulCharacterError as exc:
+            if exc.column is None:
+                raise NulCharacterError(_slot_name(self.slots, len(out))) from None
+            raise
+        return out
+
+    def render(self, values: list[Any]) -> tuple[str, list[Any]]:
+        """SQL and flat values when the statement has expanding lists (rendered per call)."""
+        segments = self.segments
+        if segments is None:
+            return self.sql, values
+        placeholder = self.placeholder
+        parts: list[str] = [segments[0]]
+        flat: list[Any] = []
+        for i, (kind, _, _, _, extra) in enumerate(self.slots):
+            value = values[i]
+            if kind == EXPANDING:
+                items = list(value)
+                groups = []
+                for item in items:
+                    if extra == 1:
+                        flat.append(item)
+                        groups.append(placeholder(len(flat)))
+                    else:
+                        if not isinstance(item, Sequence) or len(item) != extra:
+                            raise ArgumentError(f"in_() on a row of {extra} takes tuples of {extra}")
+                        marks = []
+                        for part in item:
+                            flat.append(part)
+                            marks.append(placeholder(len(flat)))
+                        groups.append(f"({', '.join(marks)})")
+                parts.append(", ".join(groups))
+            else:
+                flat.append(value)
+                parts.append(placeholder(len(flat)))
+            parts.append(segments[i + 1])
+        return "".join(parts), flat
+
+
+def _slot_name(slots: Sequence[Slot], position: int) -> str:
+    return slots[position][2] if position < len(slots) else "?"
+
+
+def _multi_values(out: list[Any], block: Any, extra: Any) -> None:
+    # hot path: benchmarks/bench_compile.py; flattens rows x columns without per-value nodes
+    keys, procs, defaults = extra[0], extra[1], extra[2]
+    given = len(block.columns)
+    append = out.append
+    columns = tuple(zip(keys, procs, defaults, strict=True))
+    try:
+        for row in block.rows:
+            if len(row) != given:
+                _row_keys_error(block, row)
+            for key, proc, default in columns:
+                try:
+                    value = row[key]
+                except KeyError:
+                    if default is None:
+                        _row_keys_error(block, row)
+                    value = default.value()
+                append(value if proc is None else proc(value))
+    except NulCharacterError as exc:
+        raise NulCharacterError(key) from exc
+
+
+def _row_keys_error(block: Any, row: Any) -> None:
+    expected = [c.key for c in block.columns]
+    raise ArgumentError(
+        f"a row of the multi-row insert has keys {sorted(row)}; every row needs exactly "
+        f"the keys of the first row: {expected}"
+    )
+
+
+class Compiled:
+    """A statement compiled for one dialect, with the values it was built with.
+
+    Attributes:
+        sql: the SQL text in the dialect's paramstyle.
+        positional_names: a name per placeholder, in order (column key,
+            ``bindparam`` name, or ``param``).
+        params: the positional values this statement binds by itself (named
+            parameters without a value are missing from it: use ``bind()``).
+    """
+
+    __slots__ = ("_binds", "dialect", "template")
+
+    def __init__(self, template: Template, binds: Sequence[Any], dialect: Dialect) -> None:
+        self.template = template
+        self._binds = binds
+        self.dialect = dialect
+
+    @property
+    def sql(self) -> str:
+        """The SQL text; with an expanding IN list, rendered for this statement's values."""
+        template = self.template
+        if template.segments is not None:
+            try:
+                return template.render(template.values(self._binds, None))[0]
+            except ArgumentError:
+                return template.sql
+        return template.sql
+
+    @property
+    def positional_names(self) -> list[str]:
+        return [slot[2] for slot in self.template.slots]
+
+    @property
+    def keys(self) -> tuple[str, ...] | None:
+        """Result column names, for statements that return rows."""
+        return self.template.keys
+
+    def bind(self, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """Positional values for one execution with ``params`` for named parameters."""
+        return self.template.values(self._binds, params)
+
+    def render(self, params: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+        """``(sql, values)`` for one execution, IN lists expanded where needed."""
+        return self.template.render(self.template.values(self._binds, params))
+
+    @property
+    def params(self) -> list[Any]:
+        """The positional values of this statement alone (processed, IN lists expanded)."""
+        return self.render(None)[1]
+
+    def __str__(self) -> str:
+        return self.sql
+
+    def __repr__(self) -> str:
+        return f"<Compiled {self.sql!r}>"
+
+
+def statement_key(stmt: Any, params: Mapping[str, Any] | None) -> tuple[Any, tuple[Any, ...]]:
+    """The statement's cache key and the bound values in key order.
+
+    The identity pattern of ``_binds`` joins the key only when one object
+    occurs twice (a reused expression, an anonymous alias referenced twice),
+    because then the template must read one value for two placeholders.
+    """
+    memo = stmt.__dict__.get("_skey")
+    param_dependent = getattr(stmt, "_is_dml", False) and params
+    if memo is not None and not param_dependent:
+        return memo  # type: ignore[no-any-return]
+    key = stmt._key
+    binds = stmt._binds
+    if len(binds) > 1:
+        ids = [id(b) for b in binds]
+        if len(set(ids)) != len(ids):
+            first: dict[int, int] = {}
+            key = (key, tuple(first.setdefault(i, n) for n, i in enumerate(ids)))
+    if param_dependent:
+        # The columns of insert(t) / update(t) executed with a dict depend on its keys.
+        assert params is not None
+        return (key, tuple(params)), binds
+    result = (key, binds)
+    stmt.__dict__["_skey"] = result
+    return result
+
+
+def get_template(
+    stmt: Any, dialect: Dialect, params: Mapping[str, Any] | None
+) -> tuple[Template, tuple[Any, ...]]:
+    """The compiled template for ``stmt`` (from the cache when its shape was seen) and its binds."""
+    key, binds = statement_key(stmt, params)
+    cache = dialect.compiled_cache
+    template: Template | None = cache.get(key)
+    if template is None:
+        compiler = compiler_for(dialect)(dialect, binds, params)
+        template = compiler.compile_statement(stmt)
+        cache.put(key, template)
+    return template, binds
+
+
+def compile_statement(stmt: Any, dialect: Dialect | None = None) -> Compiled:
+    """Compile ``stmt`` for ``dialect`` (default: SQLite flavour) through the cache."""
+    if dialect is None:
+        dialect = _default_dialect()
+    if getattr(stmt, "_is_ddl", False):
+        return Compiled(compiler_for(dialect)(dialect, (), None).compile_statement(stmt), (), dialect)
+    template, binds = get_template(stmt, dialect, None)
+    return Compiled(template, binds, dialect)
+
+
+_default: list[Dialect] = []
+
+
+def _default_dialect() -> Dialect:
+    # str(stmt) and stmt.compile() without a dialect use the SQLite flavour.
+    if not _default:
+        _default.append(SqliteDialect())
+    return _default[0]
+
+
+def plan_execution(
+    stmt: Any,
+    dialect: Dialect,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+) -> ExecutionPlan:
+    """The engine seam: SQL, positional values and result info for one execution."""
+    if getattr(stmt, "_is_ddl", False):
+        template = compiler_for(dialect)(dialect, (), None).compile_statement(stmt)
+        return ExecutionPlan(template.sql, [], is_ddl=True)
+    if params is None or isinstance(params, Mapping):
+        template, binds = get_template(stmt, dialect, params)
+        values = template.values(binds, params)
+        sql = template.sql
+        if template.segments is not None:
+            sql, values = template.render(values)
+        return ExecutionPlan(
+            sql,
+            values,
+            returns_rows=template.returns_rows,
+            keys=template.keys,
+            processors=template.processors,
+        )
+    rows = list(params)
+    if not rows:
+        raise ArgumentError("execute() got an empty list of parameter dicts")
+    template, binds = get_template(stmt, dialect, rows[0])
+    if template.segments is not None:
+        raise ArgumentError(
+            "an IN list that expands per execution cannot be sent as executemany; "
+            "execute the statement once per parameter dict"
+        )
+    values_of = template.values
+    return ExecutionPlan(
+        template.sql,
+        [values_of(binds, row) for row in rows],
+        many=True,
+        returns_rows=template.returns_rows,
+        keys=template.keys,
+        processors=template.processors,
+    )

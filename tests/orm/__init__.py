@@ -1,0 +1,1 @@
+"""ORM acceptance tests (issue #4): sessions, states, relationships, unit of work."""
