@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from heron import exc
 from heron.engine import Connection, Engine, Result, Row, create_engine
+from heron.inspection import inspect
 from heron.sql import (
     JSON,
     BigInteger,
@@ -95,10 +97,12 @@ __all__: list[str] = [
     "delete",
     "desc",
     "distinct",
+    "exc",
     "exists",
     "false",
     "func",
     "insert",
+    "inspect",
     "literal",
     "not_",
     "null",

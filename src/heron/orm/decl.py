@@ -223,7 +223,7 @@ def _fill_from_object(ann: _Annotation, value: Any) -> None:
         ann.collection = False
         return
     ann.python_type = value
-    if isinstance(value, type) and hasattr(value, "__mapper__"):
+    if isinstance(value, type) and (hasattr(value, "__mapper__") or issubclass(value, DeclarativeBase)):
         ann.target = value
         ann.collection = False
 

@@ -87,7 +87,7 @@ async def execute_orm_dml(
     if pred is not None:
         _sync_evaluated(session, mapper, pred, setters, is_update)
     elif fetched is not None:
-        _sync_fetched(session, mapper, fetched, statement, is_update)
+        _sync_fetched(session, mapper, fetched, statement, is_update, params)
     return result
 
 
@@ -114,22 +114,39 @@ def _sync_evaluated(session: Session, mapper: Mapper, pred: Any, setters: list[t
         if not is_update:
             _mark_deleted(session, st, obj)
             continue
-        d = obj.__dict__
-        try:
-            values = [(key, get(d)) for key, get in setters]
-        except Exception:
-            session._expire_state(st, obj, [k for k, _ in setters])
-            continue
-        for key, value in values:
-            d[key] = value
-            if st.committed:
-                st.committed.pop(key, None)
-            if st.expired_keys:
-                st.expired_keys.discard(key)
+        _apply(session, st, obj, setters)
 
 
-def _sync_fetched(session: Session, mapper: Mapper, keys: list[tuple[Any, ...]], statement: Any, is_update: bool) -> None:
+def _apply(session: Session, st: Any, obj: Any, setters: list[tuple[str, Any]]) -> None:
+    d = obj.__dict__
+    try:
+        values = [(key, get(d)) for key, get in setters]
+    except Exception:
+        # an operand is unloaded (or the expression fails in Python): expire instead
+        session._expire_state(st, obj, [k for k, _ in setters])
+        return
+    for key, value in values:
+        d[key] = value
+        if st.committed:
+            st.committed.pop(key, None)
+        if st.expired_keys:
+            st.expired_keys.discard(key)
+
+
+def _sync_fetched(
+    session: Session, mapper: Mapper, keys: list[tuple[Any, ...]], statement: Any, is_update: bool, params: Any
+) -> None:
     cls = mapper.class_
+    setters: list[tuple[str, Any]] | None = None
+    if is_update:
+        # SET values computable in Python are applied; the rest are expired
+        try:
+            setters = [
+                (mapper.column_keys_by_column[id(col)], compile_value(mapper, expr, params))
+                for col, expr in statement._values.values()
+            ]
+        except (Unevaluatable, KeyError):
+            setters = None
     for ident in keys:
         st = session._identity.get((cls, ident))
         if st is None:
@@ -140,7 +157,14 @@ def _sync_fetched(session: Session, mapper: Mapper, keys: list[tuple[Any, ...]],
         if not is_update:
             _mark_deleted(session, st, obj)
             continue
-        names = [mapper.column_keys_by_column[id(col)] for col, _ in statement._values.values() if id(col) in mapper.column_keys_by_column]
+        if setters is not None:
+            _apply(session, st, obj, setters)
+            continue
+        names = [
+            mapper.column_keys_by_column[id(col)]
+            for col, _ in statement._values.values()
+            if id(col) in mapper.column_keys_by_column
+        ]
         session._expire_state(st, obj, names)
 
 

@@ -245,6 +245,8 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
                 has, value = _default_for(col, obj)
                 if has:
                     d[key] = value
+                elif col.server_default is None and key != auto:
+                    d[key] = None
         omit = tuple(
             key
             for key, col in columns.items()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from heron import exc
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
-from heron.orm.instrumentation import install_loaded_collection
+from heron.orm.instrumentation import InstrumentedList, install_loaded_collection
 from heron.orm.dml import execute_orm_dml
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
 from heron.orm.loaders import LoadTree, apply_eager
@@ -495,6 +495,15 @@ class Session:
         identity = self._identity
         for st in ctx.inserted:
             obj = st.obj()
+            st.committed = None
+            st.modified = False
+            st.pending_backrefs = None
+            d = obj.__dict__
+            # a row inserted just now has no related rows beyond those the
+            # session already links to it: untouched collections start empty
+            for prop in st.mapper.rel_list:
+                if prop.key not in d and prop.direction is not Direction.MANYTOONE:
+                    d[prop.key] = InstrumentedList(obj, prop) if prop.uselist else None
             key = (st.mapper.class_, st.mapper.identity_of(obj))
             st.key = key
             st.db_generated_pk = id(st) in ctx.generated_pk
@@ -519,10 +528,7 @@ class Session:
             st.modified = False
             st.pending_backrefs = None
             self._strong.pop(st)
-        for st in ctx.inserted:
-            st.committed = None
-            st.modified = False
-            st.pending_backrefs = None
+
 
     async def _fail(self, error: BaseException, ctx: persistence.FlushContext | None) -> None:
         """Roll the transaction back after a failed flush; the session then needs rollback()."""
@@ -728,7 +734,33 @@ class Session:
         st = instance_state(obj)
         if st.session is not self or st.key is None:
             raise exc.InvalidRequestError(f"{_describe(obj)} is not persistent in this Session")
+        if attribute_names is None:
+            # cascade along refresh-expire relationships to loaded children
+            for child in self._cascade_targets(obj, st, "refresh_expire"):
+                cst = child.__dict__[STATE_KEY]
+                if cst.session is self and cst.key is not None:
+                    self._expire_state(cst, child, None)
         self._expire_state(st, obj, attribute_names)
+
+    def _cascade_targets(self, obj: object, st: InstanceState, kind: str) -> list[Any]:
+        out: list[Any] = []
+        seen = {id(obj)}
+        stack = [(obj, st)]
+        while stack:
+            o, s = stack.pop()
+            for prop in s.mapper.rel_list:
+                if not getattr(prop.cascade, kind):
+                    continue
+                value = o.__dict__.get(prop.key, NO_VALUE)
+                if value is NO_VALUE or value is None:
+                    continue
+                for child in list(value) if prop.uselist else [value]:
+                    cst = child.__dict__.get(STATE_KEY)
+                    if cst is not None and id(child) not in seen:
+                        seen.add(id(child))
+                        out.append(child)
+                        stack.append((child, cst))
+        return out
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
