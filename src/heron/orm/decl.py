@@ -9,6 +9,7 @@ resolved later, when every class is known.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 import typing
@@ -56,9 +57,9 @@ class MappedColumn:
         self.type_given = bool(args) and _is_type(args[0])
         self.nullable_given = kwargs.get("nullable") is not None
         # the Column most recently built (what remote_side=[id] in a class body means)
-        self.column: Column | None = None
+        self.column: Column[Any] | None = None
 
-    def build(self, key: str, annotation: _Annotation | None) -> Column:
+    def build(self, key: str, annotation: _Annotation | None) -> Column[Any]:
         args = list(self.args)
         kw = dict(self.kwargs)
         name = kw.pop("name", None) or key
@@ -223,7 +224,9 @@ def _fill_from_object(ann: _Annotation, value: Any) -> None:
         ann.collection = False
         return
     ann.python_type = value
-    if isinstance(value, type) and (hasattr(value, "__mapper__") or issubclass(value, DeclarativeBase)):
+    if isinstance(value, type) and (
+        hasattr(value, "__mapper__") or issubclass(value, DeclarativeBase)
+    ):
         ann.target = value
         ann.collection = False
 
@@ -349,7 +352,7 @@ def _map_class(cls: Any) -> None:
     base = next(b for b in cls.__mro__ if DeclarativeBase in b.__bases__)
     registry: Registry = base.registry
     metadata: MetaData = base.metadata
-    columns: dict[str, Column] = {}
+    columns: dict[str, Column[Any]] = {}
     rels: dict[str, RelationshipProperty] = {}
     explicit_table = cls.__dict__.get("__table__")
 
@@ -360,7 +363,7 @@ def _map_class(cls: Any) -> None:
         if klass is not cls and hasattr(klass, "__mapper__"):
             continue
         ns = _namespace_for(klass)
-        anns = klass.__dict__.get("__annotations__", {})
+        anns = inspect.get_annotations(klass)
         seen: set[str] = set()
         for key, raw in anns.items():
             seen.add(key)
@@ -408,7 +411,7 @@ def _declare(
     key: str,
     parsed: _Annotation | None,
     value: Any,
-    columns: dict[str, Column],
+    columns: dict[str, Column[Any]],
     rels: dict[str, RelationshipProperty],
 ) -> None:
     if isinstance(value, RelationshipProperty):
@@ -478,4 +481,3 @@ def _copy_relationship(prop: RelationshipProperty) -> RelationshipProperty:
         post_update=prop.post_update,
         viewonly=prop.viewonly,
     )
-

@@ -101,7 +101,9 @@ def _instances(session: Session, mapper: Mapper) -> list[Any]:
     return out
 
 
-def _sync_evaluated(session: Session, mapper: Mapper, pred: Any, setters: list[tuple[str, Any]], is_update: bool) -> None:
+def _sync_evaluated(
+    session: Session, mapper: Mapper, pred: Any, setters: list[tuple[str, Any]], is_update: bool
+) -> None:
     for obj in _instances(session, mapper):
         st = obj.__dict__[STATE_KEY]
         matched = pred(obj)
@@ -134,7 +136,12 @@ def _apply(session: Session, st: Any, obj: Any, setters: list[tuple[str, Any]]) 
 
 
 def _sync_fetched(
-    session: Session, mapper: Mapper, keys: list[tuple[Any, ...]], statement: Any, is_update: bool, params: Any
+    session: Session,
+    mapper: Mapper,
+    keys: list[tuple[Any, ...]],
+    statement: Any,
+    is_update: bool,
+    params: Any,
 ) -> None:
     cls = mapper.class_
     setters: list[tuple[str, Any]] | None = None
@@ -169,8 +176,9 @@ def _sync_fetched(
 
 
 def _mark_deleted(session: Session, st: Any, obj: Any) -> None:
-    if session._identity.get(st.key) is st:
-        del session._identity[st.key]
+    key = st.key
+    if session._identity.get(key) is st:
+        del session._identity[key]
     st.deleted_flushed = True
     session._strong.pop(st, None)
     session._deleted.pop(st, None)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from heron.sql import operators as ops
+from heron.sql.elements import NO_VALUE as SQL_NO_VALUE
 from heron.sql.elements import (
     BinaryExpression,
     BindParameter,
@@ -22,7 +23,6 @@ from heron.sql.elements import (
     InList,
     UnaryExpression,
 )
-from heron.sql.elements import NO_VALUE as SQL_NO_VALUE
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -55,7 +55,9 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def compile_criteria(mapper: Mapper, criteria: Any, params: Mapping[str, Any] | None) -> Callable[[Any], bool | None]:
+def compile_criteria(
+    mapper: Mapper, criteria: Any, params: Mapping[str, Any] | None
+) -> Callable[[Any], bool | None]:
     """Return ``pred(obj)``: True (matches), False (does not) or None (attributes unloaded)."""
     getter = _compile(mapper, criteria, params or {})
 
@@ -78,11 +80,13 @@ def _compile(mapper: Mapper, node: Any, params: Mapping[str, Any]) -> Getter:
         node = node.__clause_element__()
     key = mapper.column_keys_by_column.get(id(node))
     if key is not None:
+
         def column(d: dict[str, Any], key: str = key) -> Any:
             try:
                 return d[key]
             except KeyError:
                 raise _Unloaded from None
+
         return column
     if isinstance(node, BindParameter):
         value = node.value
@@ -112,6 +116,7 @@ def _compile(mapper: Mapper, node: Any, params: Mapping[str, Any]) -> Getter:
                 return None
             found = v in pool
             return not found if negate else found
+
         return in_list
     if isinstance(node, UnaryExpression):
         inner = _compile(mapper, node.element, params)
@@ -126,7 +131,11 @@ def _compile(mapper: Mapper, node: Any, params: Mapping[str, Any]) -> Getter:
         op = node.operator
         if op in (ops.IS, ops.IS_NOT):
             negate = op == ops.IS_NOT
-            return lambda d: (left(d) is right(d)) != negate if right(d) is None else _eq_null(left(d), right(d), negate)
+            return lambda d: (
+                (left(d) is right(d)) != negate
+                if right(d) is None
+                else _eq_null(left(d), right(d), negate)
+            )
         fn = _COMPARE.get(op) or _ARITH.get(op)
         if fn is None:
             raise Unevaluatable(f"operator {op}")
@@ -137,6 +146,7 @@ def _compile(mapper: Mapper, node: Any, params: Mapping[str, Any]) -> Getter:
             if a is None or b is None:
                 return None
             return fn(a, b)
+
         return binary
     keyword = getattr(node, "keyword", None) if type(node).__name__ == "_Keyword" else None
     if keyword == "NULL":

@@ -60,11 +60,11 @@ class QueryableAttribute:
 class ColumnAttribute(QueryableAttribute, ColumnOperators, Generic[T]):
     """``User.name``: a SQL expression on the class; a plain value on instances."""
 
-    def __init__(self, class_: type, key: str, column: Column) -> None:
+    def __init__(self, class_: type, key: str, column: Column[Any]) -> None:
         super().__init__(class_, key)
         self.column = column
 
-    def __clause_element__(self) -> Column:
+    def __clause_element__(self) -> Column[Any]:
         return self.column
 
     @overload
@@ -151,7 +151,8 @@ class RelationshipAttribute(QueryableAttribute, Generic[T]):
         prop = self.prop
         if prop.viewonly:
             raise exc.InvalidRequestError(
-                f"{self} is viewonly=True; change the relationship that owns the foreign key instead"
+                f"{self} is viewonly=True; change the relationship that owns the "
+                "foreign key instead"
             )
         if prop.uselist:
             set_collection(obj, prop, value)
@@ -227,9 +228,7 @@ def set_scalar(obj: object, prop: RelationshipProperty, value: Any, fire: bool) 
 def _check_target(prop: RelationshipProperty, value: Any) -> None:
     target_cls = prop.mapper_target.class_  # type: ignore[union-attr]
     if not isinstance(value, target_cls):
-        raise exc.ArgumentError(
-            f"{prop} expects a {target_cls.__name__} instance, got {value!r}"
-        )
+        raise exc.ArgumentError(f"{prop} expects a {target_cls.__name__} instance, got {value!r}")
 
 
 def _collection_append_quiet(owner: object, prop: RelationshipProperty, member: object) -> None:
@@ -261,7 +260,9 @@ def _collection_remove_quiet(owner: object, prop: RelationshipProperty, member: 
     coll._remove_raw(member)
 
 
-def _defer(owner: object, state: InstanceState, prop: RelationshipProperty, op: str, member: object) -> None:
+def _defer(
+    owner: object, state: InstanceState, prop: RelationshipProperty, op: str, member: object
+) -> None:
     """Remember a change to an unloaded collection; applied when it is loaded."""
     if state.pending_backrefs is None:
         state.pending_backrefs = {}
@@ -272,7 +273,9 @@ def _defer(owner: object, state: InstanceState, prop: RelationshipProperty, op: 
             state.session._hold(state, owner)
 
 
-def _apply_pending(state: InstanceState, owner: object, prop: RelationshipProperty, coll: InstrumentedList) -> None:
+def _apply_pending(
+    state: InstanceState, owner: object, prop: RelationshipProperty, coll: InstrumentedList
+) -> None:
     ops = state.pending_backrefs.pop(prop.key, None) if state.pending_backrefs else None
     if not ops:
         return
@@ -284,7 +287,9 @@ def _apply_pending(state: InstanceState, owner: object, prop: RelationshipProper
             coll._remove_raw(member)
 
 
-def install_loaded_collection(owner: object, prop: RelationshipProperty, items: list[Any]) -> InstrumentedList:
+def install_loaded_collection(
+    owner: object, prop: RelationshipProperty, items: list[Any]
+) -> InstrumentedList:
     """Put a freshly loaded collection on ``owner``, replaying deferred changes."""
     coll = InstrumentedList(owner, prop, items)
     owner.__dict__[prop.key] = coll
@@ -341,7 +346,9 @@ class InstrumentedList(list[Any]):
 
     __slots__ = ("_owner", "_prop")
 
-    def __init__(self, owner: object, prop: RelationshipProperty, items: Iterable[Any] = ()) -> None:
+    def __init__(
+        self, owner: object, prop: RelationshipProperty, items: Iterable[Any] = ()
+    ) -> None:
         super().__init__(items)
         self._owner = owner
         self._prop = prop
@@ -412,7 +419,7 @@ class InstrumentedList(list[Any]):
         for item in list(items):
             self.append(item)
 
-    def __iadd__(self, items: Iterable[Any]) -> InstrumentedList:  # type: ignore[override,misc]
+    def __iadd__(self, items: Iterable[Any]) -> InstrumentedList:  # type: ignore[misc]
         self.extend(items)
         return self
 

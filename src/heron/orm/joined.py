@@ -40,7 +40,9 @@ def _col(from_: Any, column: Any) -> Any:
     return from_.c[column.name] if from_ is not column.table else column
 
 
-def _joined_choices(mapper: Mapper, tree: LoadTree | None) -> list[tuple[RelationshipProperty, dict[str, Any], LoadTree | None]]:
+def _joined_choices(
+    mapper: Mapper, tree: LoadTree | None
+) -> list[tuple[RelationshipProperty, dict[str, Any], LoadTree | None]]:
     out = []
     for prop in mapper.rel_list:
         if tree is not None:
@@ -52,7 +54,9 @@ def _joined_choices(mapper: Mapper, tree: LoadTree | None) -> list[tuple[Relatio
     return out
 
 
-def plan_joined(stmt: Any, mapper: Mapper, tree: LoadTree, width: int) -> tuple[Any, list[JoinedStep]]:
+def plan_joined(
+    stmt: Any, mapper: Mapper, tree: LoadTree, width: int
+) -> tuple[Any, list[JoinedStep]]:
     """Add the joins for ``mapper``'s joined loads to ``stmt``; return it and the steps."""
     from heron.sql import and_, select
 
@@ -60,7 +64,9 @@ def plan_joined(stmt: Any, mapper: Mapper, tree: LoadTree, width: int) -> tuple[
     if not top:
         return stmt, []
     parent_from: Any = mapper.table
-    wrap = (stmt._limit is not None or stmt._offset is not None) and any(p.uselist for p, _, _ in top)
+    wrap = (stmt._limit is not None or stmt._offset is not None) and any(
+        p.uselist for p, _, _ in top
+    )
     if wrap and len(stmt._raw_columns) == 1:
         # LIMIT/OFFSET must count parents: select them in a subquery first
         subq = stmt.subquery(f"{mapper.table.name}_anon")
@@ -76,7 +82,9 @@ def plan_joined(stmt: Any, mapper: Mapper, tree: LoadTree, width: int) -> tuple[
     counter = [0]
     offset = width
 
-    def walk(m: Mapper, from_: Any, choices: list[Any], parent_step: int, path: tuple[int, ...]) -> None:
+    def walk(
+        m: Mapper, from_: Any, choices: list[Any], parent_step: int, path: tuple[int, ...]
+    ) -> None:
         nonlocal stmt, offset
         for prop, kw, sub in choices:
             if id(prop) in path:
@@ -87,9 +95,11 @@ def plan_joined(stmt: Any, mapper: Mapper, tree: LoadTree, width: int) -> tuple[
             alias = target.table.alias(f"{target.table.name}_j{counter[0]}")
             inner = bool(kw.get("innerjoin") or prop.innerjoin) and not prop.uselist
             if prop.direction is Direction.MANYTOMANY:
-                sec = prop.secondary.alias(f"{prop.secondary.name}_j{counter[0]}")  # type: ignore[union-attr]
+                sec = prop.secondary.alias(f"{prop.secondary.name}_j{counter[0]}")
                 on1 = and_(*[sec.c[s.name] == _col(from_, r) for r, s in prop.secondary_pairs])
-                on2 = and_(*[alias.c[r.name] == sec.c[s.name] for r, s in prop.secondary_target_pairs])
+                on2 = and_(
+                    *[alias.c[r.name] == sec.c[s.name] for r, s in prop.secondary_target_pairs]
+                )
                 stmt = stmt.join(sec, on1, isouter=not inner).join(alias, on2, isouter=not inner)
             elif prop.direction is Direction.ONETOMANY:
                 on = and_(*[alias.c[fk.name] == _col(from_, ref) for ref, fk in prop.pairs])
@@ -132,7 +142,9 @@ def _translate(from_: Any, clause: Any) -> Any:
     return found
 
 
-def fold_joined(session: Session, rows: Sequence[Sequence[Any]], parents: list[Any], steps: list[JoinedStep]) -> list[list[Any]]:
+def fold_joined(
+    session: Session, rows: Sequence[Sequence[Any]], parents: list[Any], steps: list[JoinedStep]
+) -> list[list[Any]]:
     """Build each step's objects from ``rows`` and fill the owners' attributes."""
     per_step: list[list[Any]] = []
     for step in steps:

@@ -14,7 +14,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
-from heron.orm.instrumentation import InstrumentedList, RelationshipAttribute, install_loaded_collection
+from heron.orm.instrumentation import (
+    InstrumentedList,
+    RelationshipAttribute,
+    install_loaded_collection,
+)
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import STATE_KEY
 
@@ -52,9 +56,13 @@ class Load:
                 )
         return Load((*self.path, (prop, strategy, kw)))
 
-    def selectinload(self, attr: Any, *, recursion_depth: int | None = None, batch_size: int | None = None) -> Load:
+    def selectinload(
+        self, attr: Any, *, recursion_depth: int | None = None, batch_size: int | None = None
+    ) -> Load:
         """Load ``attr`` of the objects this path reaches with a batched IN query."""
-        return self._chain(attr, "selectin", {"recursion_depth": recursion_depth, "batch_size": batch_size})
+        return self._chain(
+            attr, "selectin", {"recursion_depth": recursion_depth, "batch_size": batch_size}
+        )
 
     def joinedload(self, attr: Any, *, innerjoin: bool = False) -> Load:
         """Load ``attr`` with a JOIN in the same statement."""
@@ -87,7 +95,9 @@ def _prop_of(attr: Any) -> RelationshipProperty:
     )
 
 
-def selectinload(attr: Any, *, recursion_depth: int | None = None, batch_size: int | None = None) -> Load:
+def selectinload(
+    attr: Any, *, recursion_depth: int | None = None, batch_size: int | None = None
+) -> Load:
     """Eager-load ``attr`` with one ``SELECT ... WHERE key IN (...)`` per batch of parents."""
     return Load(()).selectinload(attr, recursion_depth=recursion_depth, batch_size=batch_size)
 
@@ -176,8 +186,10 @@ async def apply_eager(
                 continue
             if sub is None and self_ref:
                 sub = tree  # self-referential default: keep going down the tree
-            children = await selectin_load(session, prop, objs, kw.get("batch_size") or DEFAULT_BATCH)
-            if children and (sub is not None and sub.children or prop.mapper_target.has_eager):  # type: ignore[union-attr]
+            children = await selectin_load(
+                session, prop, objs, kw.get("batch_size") or DEFAULT_BATCH
+            )
+            if children and ((sub is not None and sub.children) or prop.mapper_target.has_eager):  # type: ignore[union-attr]
                 await apply_eager(session, prop.mapper_target, children, sub, depth + 1)  # type: ignore[arg-type]
         elif strategy == "noload":
             for obj in objs:
@@ -232,7 +244,9 @@ async def selectin_load(
     return _collect(prop, objs)
 
 
-async def _selectin_many_to_one(session: Session, prop: RelationshipProperty, todo: list[Any], batch: int) -> None:
+async def _selectin_many_to_one(
+    session: Session, prop: RelationshipProperty, todo: list[Any], batch: int
+) -> None:
     target = prop.mapper_target
     assert target is not None
     fk_keys = [prop.parent.column_keys_by_column[id(fk)] for _, fk in prop.pairs]
@@ -289,7 +303,9 @@ async def _selectin_collection(
     for i in range(0, len(keys), batch):
         chunk = keys[i : i + batch]
         if prop.direction is Direction.ONETOMANY:
-            children = await session._load_by_keys(target, match_cols, chunk, order_by=prop.order_by)
+            children = await session._load_by_keys(
+                target, match_cols, chunk, order_by=prop.order_by
+            )
             for child in children:
                 cd = child.__dict__
                 groups.setdefault(tuple(cd.get(k) for k in child_keys), []).append(child)

@@ -66,7 +66,7 @@ def loader_for(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoade
     if loader is None:
         loader = _generate(mapper, positions)
         mapper.loaders[cache_key] = loader
-    return loader  # type: ignore[no-any-return]
+    return loader
 
 
 def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader:

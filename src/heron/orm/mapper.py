@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
-from heron.orm.state import NO_VALUE, InstanceState, History
 from heron.orm.relationships import RelationshipProperty
+from heron.orm.state import NO_VALUE, History, InstanceState
 
 if TYPE_CHECKING:
     from heron.sql.schema import Column, MetaData, Table
@@ -80,7 +80,7 @@ class Mapper:
         class_: type,
         table: Table,
         registry: Registry,
-        columns: dict[str, Column],
+        columns: dict[str, Column[Any]],
         relationships: dict[str, RelationshipProperty],
     ) -> None:
         self.class_ = class_
@@ -89,13 +89,13 @@ class Mapper:
         self.metadata = registry.metadata
         # attribute key -> column, in table column order
         order = {id(c): i for i, c in enumerate(table.columns)}
-        self.columns: dict[str, Column] = dict(
+        self.columns: dict[str, Column[Any]] = dict(
             sorted(columns.items(), key=lambda kv: order.get(id(kv[1]), 1 << 30))
         )
         self.column_keys: tuple[str, ...] = tuple(self.columns)
         self.column_key_set: frozenset[str] = frozenset(self.column_keys)
         self.column_keys_by_column: dict[int, str] = {id(c): k for k, c in self.columns.items()}
-        self.primary_key: list[Column] = list(table.primary_key.columns)
+        self.primary_key: list[Column[Any]] = list(table.primary_key.columns)
         if not self.primary_key:
             raise exc.MappingError(
                 f"{class_.__name__} has no primary key: mark a column with "
@@ -104,7 +104,8 @@ class Mapper:
         missing = [c for c in self.primary_key if id(c) not in self.column_keys_by_column]
         if missing:
             raise exc.MappingError(
-                f"{class_.__name__}: primary-key column(s) {[c.name for c in missing]} are not mapped"
+                f"{class_.__name__}: primary-key column(s) {[c.name for c in missing]} "
+                "are not mapped"
             )
         self.pk_keys: tuple[str, ...] = tuple(
             self.column_keys_by_column[id(c)] for c in self.primary_key
@@ -148,16 +149,18 @@ class Mapper:
         # relationships in a stable order, split by direction for the flush
         self.rel_list = list(self.relationships.values())
         self.fk_paths = self._fk_paths()
-        self.has_eager = any(p.lazy in ("selectin", "joined", "noload", "raise") for p in self.rel_list)
+        self.has_eager = any(
+            p.lazy in ("selectin", "joined", "noload", "raise") for p in self.rel_list
+        )
 
     def _fk_paths(self) -> list[FkPath]:
         """Foreign keys of this table that reference a mapped table's whole primary key."""
-        by_target: dict[int, list[tuple[Column, Column]]] = {}
+        by_target: dict[int, list[tuple[Column[Any], Column[Any]]]] = {}
         singles: list[FkPath] = []
         for key, col in self.columns.items():
             for fk in col.foreign_keys:
                 ref = fk.column
-                target_pk = list(ref.table.primary_key.columns)
+                target_pk = list(ref.table.primary_key.columns)  # type: ignore[union-attr]
                 if len(target_pk) == 1:
                     if ref is target_pk[0]:
                         singles.append(FkPath(ref.table, (key,)))
@@ -166,9 +169,9 @@ class Mapper:
         for pairs in by_target.values():
             table = pairs[0][1].table
             by_ref = {id(ref): self.column_keys_by_column[id(col)] for col, ref in pairs}
-            pk = list(table.primary_key.columns)
+            pk = list(table.primary_key.columns)  # type: ignore[union-attr]
             if all(id(c) in by_ref for c in pk):
-                singles.append(FkPath(table, tuple(by_ref[id(c)] for c in pk)))
+                singles.append(FkPath(table, tuple(by_ref[id(c)] for c in pk)))  # type: ignore[arg-type]
         return singles
 
     def get_statement(self) -> Any:
@@ -183,9 +186,9 @@ class Mapper:
             self.loaders["__get__"] = stmt
         return stmt
 
-    def key_for_column(self, column: Column) -> str:
+    def key_for_column(self, column: Column[Any]) -> str:
         """Attribute key of a mapped column (its name when unmapped)."""
-        return self.column_keys_by_column.get(id(column), column.name)
+        return self.column_keys_by_column.get(id(column)) or str(column.name)
 
     def identity_of(self, obj: object) -> tuple[Any, ...]:
         """Primary-key values of ``obj`` from its ``__dict__``."""
@@ -230,7 +233,7 @@ class Mapper:
     def __repr__(self) -> str:
         return f"<Mapper {self.class_.__name__} -> {self.table.name}>"
 
-    def iter_columns(self) -> Iterable[tuple[str, Column]]:
+    def iter_columns(self) -> Iterable[tuple[str, Column[Any]]]:
         return self.columns.items()
 
 
@@ -243,7 +246,7 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _is_autoincrement(col: Column) -> bool:
+def _is_autoincrement(col: Column[Any]) -> bool:
     auto = getattr(col, "autoincrement", "auto")
     if auto is False:
         return False
@@ -255,7 +258,7 @@ def _is_autoincrement(col: Column) -> bool:
     return pt is int
 
 
-def _python_type(col: Column) -> Any:
+def _python_type(col: Column[Any]) -> Any:
     try:
         return col.type.python_type
     except (NotImplementedError, AttributeError):

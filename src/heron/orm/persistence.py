@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from heron import exc
 from heron.orm import unitofwork as uow
-from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.relationships import Direction, RelationshipProperty, _qualname
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
 from heron.sql import bulk
 
@@ -43,11 +43,13 @@ class FlushContext:
 # -- value helpers --------------------------------------------------------------
 
 
-def _bind_procs(dialect: Dialect, columns: list[Column]) -> list[Callable[[Any], Any] | None]:
+def _bind_procs(dialect: Dialect, columns: list[Column[Any]]) -> list[Callable[[Any], Any] | None]:
     return [c.type.bind_processor(dialect) for c in columns]
 
 
-def _python_type_check(mapper: Mapper, key: str, col: Column) -> type | tuple[type, ...] | None:
+def _python_type_check(
+    mapper: Mapper, key: str, col: Column[Any]
+) -> type | tuple[type, ...] | None:
     try:
         pt = col.type.python_type
     except (NotImplementedError, AttributeError):
@@ -58,10 +60,12 @@ def _python_type_check(mapper: Mapper, key: str, col: Column) -> type | tuple[ty
         return (float, int)
     if pt is int:
         return int
-    return pt  # type: ignore[no-any-return]
+    return pt
 
 
-def check_types(mapper: Mapper, keys: list[str], columns: list[Column], objs: list[Any]) -> None:
+def check_types(
+    mapper: Mapper, keys: list[str], columns: list[Column[Any]], objs: list[Any]
+) -> None:
     """Reject values of the wrong Python type before anything is sent."""
     for key, col in zip(keys, columns, strict=True):
         pt = _python_type_check(mapper, key, col)
@@ -72,24 +76,26 @@ def check_types(mapper: Mapper, keys: list[str], columns: list[Column], objs: li
             v = obj.__dict__.get(key)
             if v is None or type(v) is exact:
                 continue
-            if not isinstance(v, pt) or (isinstance(v, bool) and pt is int and col.type.python_type is not bool):
+            if not isinstance(v, pt) or (
+                isinstance(v, bool) and pt is int and col.type.python_type is not bool
+            ):
                 if isinstance(v, bool) and pt is int:
                     pass
                 raise exc.FlushError(
                     f"{type(obj).__name__}.{key} holds {v!r} ({type(v).__name__}), but the "
-                    f"column {col.table.name}.{col.name} is {col.type!r} and takes "
+                    f"column {_qualname(col)} is {col.type!r} and takes "
                     f"{col.type.python_type.__name__} values; nothing was written — call "
                     "`await session.rollback()`, fix the value and flush again"
                 )
 
 
-def _default_for(col: Column, obj: Any) -> tuple[bool, Any]:
+def _default_for(col: Column[Any], obj: Any) -> tuple[bool, Any]:
     default = col.default
     if default is None:
         return False, None
     if default.is_clause_element:
         raise exc.FlushError(
-            f"column {col.table.name}.{col.name} has a SQL-expression default, which the "
+            f"column {_qualname(col)} has a SQL-expression default, which the "
             "unit of work does not evaluate; use server_default= for database-side values"
         )
     return True, default.value()
@@ -136,7 +142,9 @@ def pull_many_to_one(state: InstanceState, obj: Any, include_post_update: bool =
         _sync_pairs(prop, value, obj, state, many_to_one=True)
 
 
-def _sync_pairs(prop: RelationshipProperty, source: Any, dest: Any, dest_state: InstanceState, many_to_one: bool) -> None:
+def _sync_pairs(
+    prop: RelationshipProperty, source: Any, dest: Any, dest_state: InstanceState, many_to_one: bool
+) -> None:
     src_mapper = prop.mapper_target if many_to_one else prop.parent
     dest_mapper = dest_state.mapper
     for ref_col, fk_col in prop.pairs:
@@ -169,7 +177,11 @@ def push_one_to_many(state: InstanceState, obj: Any, deleting: set[int]) -> None
             before = uow.related_for_sync(prop, old)
             before_ids = {id(o) for o in before}
             now_ids = {id(o) for o in current}
-            added = [o for o in current if id(o) not in before_ids] if state.key is not None else current
+            added = (
+                [o for o in current if id(o) not in before_ids]
+                if state.key is not None
+                else current
+            )
             removed = [o for o in before if id(o) not in now_ids]
         for child in added:
             cst = child.__dict__.get(STATE_KEY)
@@ -193,9 +205,9 @@ def _null_foreign_key(prop: RelationshipProperty, child: Any, cst: InstanceState
         if not fk_col.nullable and not fk_col.primary_key:
             raise exc.FlushError(
                 f"{type(child).__name__} {cst.identity!r} was removed from {prop} (or its "
-                f"parent was deleted), so its foreign key {fk_col.table.name}.{fk_col.name} "
+                f"parent was deleted), so its foreign key {_qualname(fk_col)} "
                 f"would become NULL, but that column is NOT NULL; use "
-                f"cascade=\"all, delete-orphan\" on {prop} to delete such children, or "
+                f'cascade="all, delete-orphan" on {prop} to delete such children, or '
                 "move the child to another parent"
             )
     _sync_pairs(prop, None, child, cst, many_to_one=False)
@@ -302,7 +314,9 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
     ctx.inserted.extend(states)
 
 
-def _check_not_null(mapper: Mapper, keys: list[str], cols: list[Column], objs: list[Any]) -> None:
+def _check_not_null(
+    mapper: Mapper, keys: list[str], cols: list[Column[Any]], objs: list[Any]
+) -> None:
     for key, col in zip(keys, cols, strict=True):
         if col.nullable or col.server_default is not None:
             continue
@@ -318,19 +332,21 @@ def _check_not_null(mapper: Mapper, keys: list[str], cols: list[Column], objs: l
                 )
                 raise exc.FlushError(
                     f"{type(obj).__name__}.{key} is None, but column "
-                    f"{col.table.name}.{col.name} is NOT NULL{hint} before flushing "
+                    f"{_qualname(col)} is NOT NULL{hint} before flushing "
                     "(nothing was written)"
                 )
 
 
-def _relationship_for_column(mapper: Mapper, col: Column) -> RelationshipProperty | None:
+def _relationship_for_column(mapper: Mapper, col: Column[Any]) -> RelationshipProperty | None:
     for prop in mapper.rel_list:
         if prop.direction is Direction.MANYTOONE and any(fk is col for _, fk in prop.pairs):
             return prop
     return None
 
 
-def _rows(objs: list[Any], keys: list[str], procs: list[Callable[[Any], Any] | None]) -> list[tuple[Any, ...]]:
+def _rows(
+    objs: list[Any], keys: list[str], procs: list[Callable[[Any], Any] | None]
+) -> list[tuple[Any, ...]]:
     # hot path: benchmarks W1 (insert 10,000 objects)
     if not any(procs):
         return [tuple(map(obj.__dict__.get, keys)) for obj in objs]
@@ -343,7 +359,9 @@ def _rows(objs: list[Any], keys: list[str], procs: list[Callable[[Any], Any] | N
     return out
 
 
-async def update_groups(ctx: FlushContext, dirty: list[tuple[InstanceState, Any, dict[str, Any]]]) -> None:
+async def update_groups(
+    ctx: FlushContext, dirty: list[tuple[InstanceState, Any, dict[str, Any]]]
+) -> None:
     """UPDATE dirty rows, one batched statement per (table, changed columns)."""
     groups: dict[tuple[int, tuple[str, ...]], list[tuple[InstanceState, Any]]] = {}
     mappers: dict[int, Mapper] = {}
@@ -412,8 +430,8 @@ async def association_rows(
 ) -> None:
     """Insert and delete many-to-many association rows from collection changes."""
     dialect = ctx.dialect
-    adds: dict[int, tuple[Any, list[Column], dict[tuple[Any, ...], None]]] = {}
-    dels: dict[int, tuple[Any, list[Column], dict[tuple[Any, ...], None]]] = {}
+    adds: dict[int, tuple[Any, list[Column[Any]], dict[tuple[Any, ...], None]]] = {}
+    dels: dict[int, tuple[Any, list[Column[Any]], dict[tuple[Any, ...], None]]] = {}
     deleted_ids = {id(s) for s in deleted}
     for st, obj in states:
         if id(st) in deleted_ids:
@@ -448,8 +466,10 @@ async def association_rows(
                 await ctx.run(plan)
 
 
-def _association_row(prop: RelationshipProperty, obj: Any, other: Any) -> tuple[tuple[Any, ...], list[Column]]:
-    cols: list[Column] = []
+def _association_row(
+    prop: RelationshipProperty, obj: Any, other: Any
+) -> tuple[tuple[Any, ...], list[Column[Any]]]:
+    cols: list[Column[Any]] = []
     vals: list[Any] = []
     pm = prop.parent
     tm = prop.mapper_target
@@ -462,7 +482,12 @@ def _association_row(prop: RelationshipProperty, obj: Any, other: Any) -> tuple[
     return tuple(vals), cols
 
 
-def _normalise(prop: RelationshipProperty, cols: list[Column], canonical: list[Column], row: tuple[Any, ...]) -> tuple[Any, ...]:
+def _normalise(
+    prop: RelationshipProperty,
+    cols: list[Column[Any]],
+    canonical: list[Column[Any]],
+    row: tuple[Any, ...],
+) -> tuple[Any, ...]:
     """Order a row's values like the first column list seen for this secondary table."""
     if cols == canonical or all(a is b for a, b in zip(cols, canonical, strict=True)):
         return row
@@ -483,11 +508,14 @@ async def clear_associations(ctx: FlushContext, states: list[InstanceState]) -> 
                 obj.__dict__.get(prop.parent.column_keys_by_column[id(ref)])
                 for ref, _ in prop.secondary_pairs
             )
+            assert prop.secondary is not None
             for plan, _ in bulk.delete_plans(dialect, prop.secondary, cols, [row]):
                 await ctx.run(plan)
 
 
-async def post_updates(ctx: FlushContext, states: list[tuple[InstanceState, Any]], nulling: bool) -> None:
+async def post_updates(
+    ctx: FlushContext, states: list[tuple[InstanceState, Any]], nulling: bool
+) -> None:
     """Write post_update foreign keys (after inserts), or clear them (before deletes)."""
     dirty: list[tuple[InstanceState, Any, dict[str, Any]]] = []
     for st, obj in states:
@@ -506,8 +534,12 @@ async def post_updates(ctx: FlushContext, states: list[tuple[InstanceState, Any]
                 continue
             for ref, fk_col in prop.pairs:
                 key = st.mapper.column_keys_by_column[id(fk_col)]
-                new = None if value is None else value.__dict__.get(
-                    prop.mapper_target.column_keys_by_column[id(ref)]  # type: ignore[union-attr]
+                new = (
+                    None
+                    if value is None
+                    else value.__dict__.get(
+                        prop.mapper_target.column_keys_by_column[id(ref)]  # type: ignore[union-attr]
+                    )
                 )
                 if obj.__dict__.get(key) != new or st.key is None or id(st) in ctx.generated_pk:
                     changes[key] = new

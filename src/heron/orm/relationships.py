@@ -123,10 +123,10 @@ class RelationshipProperty:
         self.uselist = bool(uselist)
         self.secondary: Table | None = None
         # (parent column, child column) pairs: parent-side value flows into child-side column
-        self.pairs: list[tuple[Column, Column]] = []
+        self.pairs: list[tuple[Column[Any], Column[Any]]] = []
         # many-to-many: (parent column, secondary column) and (target column, secondary column)
-        self.secondary_pairs: list[tuple[Column, Column]] = []
-        self.secondary_target_pairs: list[tuple[Column, Column]] = []
+        self.secondary_pairs: list[tuple[Column[Any], Column[Any]]] = []
+        self.secondary_target_pairs: list[tuple[Column[Any], Column[Any]]] = []
         self.order_by: list[Any] = []
         self.configured = False
 
@@ -197,10 +197,14 @@ class RelationshipProperty:
             raise exc.MappingError(f"{self} targets {arg!r}, which is not a mapped class")
         return mapper  # type: ignore[no-any-return]
 
-    def _columns_arg(self, value: Any) -> list[Column]:
+    def _columns_arg(self, value: Any) -> list[Column[Any]]:
         if value is None:
             return []
-        if callable(value) and not hasattr(value, "__clause_element__") and not hasattr(value, "table"):
+        if (
+            callable(value)
+            and not hasattr(value, "__clause_element__")
+            and not hasattr(value, "table")
+        ):
             value = value()
         if isinstance(value, str):
             names = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
@@ -210,7 +214,7 @@ class RelationshipProperty:
                 cls = self.parent.registry.classes.get(cls_name)
                 if cls is None:
                     raise exc.MappingError(f"{self}: cannot resolve {name!r}")
-                out.append(cls.__mapper__.columns[attr])
+                out.append(cls.__mapper__.columns[attr])  # type: ignore[attr-defined]
             return out
         if not isinstance(value, (list, tuple, set)):
             value = [value]
@@ -230,7 +234,7 @@ class RelationshipProperty:
         fk_cols = self._columns_arg(self.foreign_keys_arg)
         remote = self._columns_arg(self.remote_side_arg)
         # candidate foreign keys: (fk column, referenced column)
-        cands: list[tuple[Column, Column]] = []
+        cands: list[tuple[Column[Any], Column[Any]]] = []
         for table in {id(parent_table): parent_table, id(target_table): target_table}.values():
             for col in table.columns:
                 for fk in col.foreign_keys:
@@ -273,13 +277,14 @@ class RelationshipProperty:
             if on_parent and on_target:
                 raise exc.MappingError(
                     f"{self}: foreign keys run both ways between {parent_table.name} and "
-                    f"{target_table.name}; pass foreign_keys= to say which one this relationship uses"
+                    f"{target_table.name}; pass foreign_keys= to say which one this "
+                    "relationship uses"
                 )
             self.direction = Direction.MANYTOONE if on_parent else Direction.ONETOMANY
         # two foreign-key columns pointing at the same referenced column are two
         # paths (e.g. author_id and editor_id): ambiguous unless foreign_keys= says
         if len({id(c[1]) for c in cands}) < len(cands) and not fk_cols:
-            names = ", ".join(f"{c[0].table.name}.{c[0].name}" for c in cands)
+            names = ", ".join(f"{_qualname(c[0])}" for c in cands)
             raise exc.MappingError(
                 f"{self}: several foreign keys could join {parent_table.name} and "
                 f"{target_table.name} ({names}); pass foreign_keys=[...] naming the "
@@ -301,8 +306,8 @@ class RelationshipProperty:
         self.direction = Direction.MANYTOMANY
         parent_table = self.parent.table
         target_table = self.mapper_target.table  # type: ignore[union-attr]
-        to_parent: list[tuple[Column, Column]] = []
-        to_target: list[tuple[Column, Column]] = []
+        to_parent: list[tuple[Column[Any], Column[Any]]] = []
+        to_target: list[tuple[Column[Any], Column[Any]]] = []
         for col in sec.columns:
             for fk in col.foreign_keys:
                 ref = fk.column
@@ -412,6 +417,12 @@ class RelationshipProperty:
     def current_value(self, obj: object) -> Any:
         """The loaded value or NO_VALUE."""
         return obj.__dict__.get(self.key, NO_VALUE)
+
+
+def _qualname(column: Any) -> str:
+    """``table.column`` for messages."""
+    table = column.table
+    return f"{table.name if table is not None else '?'}.{column.name}"
 
 
 def related_states(obj: object, prop: RelationshipProperty) -> list[Any]:

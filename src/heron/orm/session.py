@@ -16,18 +16,18 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
+from heron.engine.connection import Connection
+from heron.engine.result import Result
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
-from heron.orm.instrumentation import InstrumentedList, install_loaded_collection
 from heron.orm.dml import execute_orm_dml
+from heron.orm.instrumentation import InstrumentedList, install_loaded_collection
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
 from heron.orm.loaders import LoadTree, apply_eager
 from heron.orm.loading import entity_positions, loader_for
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, _ObjRef, instance_state
-from heron.engine.connection import Connection
-from heron.engine.result import Result
 
 if TYPE_CHECKING:
     from heron.engine.engine import Engine
@@ -76,9 +76,7 @@ class Session:
                 "'create_savepoint'"
             )
         if n_plus_one not in (None, "raise", "warn"):
-            raise exc.ArgumentError(
-                f"n_plus_one={n_plus_one!r}: use None (off), 'warn' or 'raise'"
-            )
+            raise exc.ArgumentError(f"n_plus_one={n_plus_one!r}: use None (off), 'warn' or 'raise'")
         self.bind = bind
         self.autoflush = autoflush
         self.expire_on_commit = expire_on_commit
@@ -153,7 +151,8 @@ class Session:
             bind = self.bind
             if bind is None:
                 raise exc.InvalidRequestError(
-                    "this Session has no bind; create it with Session(engine) or sessionmaker(engine)"
+                    "this Session has no bind; create it with Session(engine) or "
+                    "sessionmaker(engine)"
                 )
             if isinstance(bind, Connection):
                 conn = bind
@@ -169,7 +168,7 @@ class Session:
             elif not conn.in_transaction():
                 await conn.begin()
             self._txn_open = True
-        return conn  # type: ignore[return-value]
+        return conn
 
     async def _release(self, commit: bool) -> None:
         conn = self._conn
@@ -268,7 +267,11 @@ class Session:
 
     def _cascade(self, obj: object, st: InstanceState, kind: str, seen: set[int]) -> None:
         d = obj.__dict__
-        for prop in st.mapper.rel_list if st.mapper.registry.configured else st.mapper.relationships.values():
+        for prop in (
+            st.mapper.rel_list
+            if st.mapper.registry.configured
+            else st.mapper.relationships.values()
+        ):
             if not getattr(prop.cascade, kind):
                 continue
             value = d.get(prop.key, NO_VALUE)
@@ -356,7 +359,7 @@ class Session:
         self._deleted[st] = obj
         self._strong[st] = obj
         for prop in st.mapper.rel_list:
-            if prop.viewonly or prop.direction is Direction.MANYTOONE and not prop.cascade.delete:
+            if prop.viewonly or (prop.direction is Direction.MANYTOONE and not prop.cascade.delete):
                 continue
             needs = prop.cascade.delete or (
                 prop.direction is Direction.ONETOMANY and not prop.passive_deletes
@@ -369,7 +372,11 @@ class Session:
                 await self._load_relationship(st, obj, prop)
             if prop.cascade.delete:
                 value = obj.__dict__.get(prop.key)
-                members = list(value) if prop.uselist and value is not None else ([value] if value is not None else [])
+                members = (
+                    list(value)
+                    if prop.uselist and value is not None
+                    else ([value] if value is not None else [])
+                )
                 # also children removed from the collection before this delete
                 committed = st.committed or {}
                 old = committed.get(prop.key, NO_VALUE)
@@ -466,17 +473,25 @@ class Session:
         if dirty:
             await persistence.update_groups(ctx, dirty)
         post = [(st, st.obj()) for st in new_states] + [
-            (st, obj) for st, obj in self._strong.items() if st.key is not None and id(st) not in deleting_ids
+            (st, obj)
+            for st, obj in self._strong.items()
+            if st.key is not None and id(st) not in deleting_ids
         ]
         if any(p.post_update for st, _ in post for p in st.mapper.rel_list):
-            await persistence.post_updates(ctx, [(s, o) for s, o in post if any(p.post_update for p in s.mapper.rel_list)], nulling=False)
+            await persistence.post_updates(
+                ctx,
+                [(s, o) for s, o in post if any(p.post_update for p in s.mapper.rel_list)],
+                nulling=False,
+            )
         touched = [(st, st.obj()) for st in new_states] + [
             (st, obj) for st, obj in self._strong.items() if st.key is not None
         ]
         await persistence.association_rows(ctx, touched, deleting)
         if deleting:
             live = [s for s in deleting if s.key is not None]
-            with_post = [(s, s.obj()) for s in live if any(p.post_update for p in s.mapper.rel_list)]
+            with_post = [
+                (s, s.obj()) for s in live if any(p.post_update for p in s.mapper.rel_list)
+            ]
             if with_post:
                 await persistence.post_updates(ctx, with_post, nulling=True)
             await persistence.clear_associations(ctx, live)
@@ -490,7 +505,9 @@ class Session:
                     st.committed = None
                     st.modified = False
                     st.pending_backrefs = None
-            self._strong = {s: o for s, o in self._strong.items() if s.key is None or s in self._deleted}
+            self._strong = {
+                s: o for s, o in self._strong.items() if s.key is None or s in self._deleted
+            }
             return
         identity = self._identity
         for st in ctx.inserted:
@@ -529,7 +546,6 @@ class Session:
             st.pending_backrefs = None
             self._strong.pop(st)
 
-
     async def _fail(self, error: BaseException, ctx: persistence.FlushContext | None) -> None:
         """Roll the transaction back after a failed flush; the session then needs rollback()."""
         self._failed = error
@@ -543,7 +559,7 @@ class Session:
                             obj.__dict__[k] = None
         try:
             await self._release(commit=False)
-        except BaseException:  # noqa: BLE001 - the connection is discarded by the engine
+        except BaseException:
             self._conn = None
             self._txn_open = False
 
@@ -626,7 +642,9 @@ class Session:
             obj = st.obj()
             if obj is not None:
                 self._expire_state(st, obj, None)
-        self._strong = {s: o for s, o in self._strong.items() if s.key is None and s.session is self}
+        self._strong = {
+            s: o for s, o in self._strong.items() if s.key is None and s.session is self
+        }
 
     async def close(self) -> None:
         """Release the connection (rolling back) and detach every object."""
@@ -635,8 +653,6 @@ class Session:
             try:
                 await self._release(commit=False)
             finally:
-                for st in self._txn_inserted:
-                    pass
                 self.expunge_all()
                 self._txn_inserted = []
                 self._txn_deleted = []
@@ -815,7 +831,9 @@ class Session:
         finally:
             self._leave()
 
-    async def _refresh(self, st: InstanceState, obj: Any, names: Sequence[str] | None, overwrite: bool) -> None:
+    async def _refresh(
+        self, st: InstanceState, obj: Any, names: Sequence[str] | None, overwrite: bool
+    ) -> None:
         mapper = st.mapper
         if names is None:
             cols = list(mapper.column_keys)
@@ -836,13 +854,17 @@ class Session:
         for prop in rels:
             await self._load_relationship(st, obj, prop)
 
-    async def _load_columns(self, st: InstanceState, obj: Any, keys: list[str], overwrite: bool) -> None:
+    async def _load_columns(
+        self, st: InstanceState, obj: Any, keys: list[str], overwrite: bool
+    ) -> None:
         from heron.sql import select
 
         mapper = st.mapper
         await self._autoflush()
         cols = [mapper.columns[k] for k in keys]
-        stmt = select(*cols).where(*[c == v for c, v in zip(mapper.primary_key, st.key[1], strict=True)])  # type: ignore[index]
+        stmt = select(*cols).where(
+            *[c == v for c, v in zip(mapper.primary_key, st.identity or (), strict=True)]
+        )
         conn = await self._connection(write=False)
         result = await conn.execute(stmt)
         rows = result._raw_rows
@@ -890,7 +912,9 @@ class Session:
         finally:
             self._leave()
 
-    async def _load_relationship(self, st: InstanceState, obj: Any, prop: RelationshipProperty) -> None:
+    async def _load_relationship(
+        self, st: InstanceState, obj: Any, prop: RelationshipProperty
+    ) -> None:
         from heron.sql import select
 
         target = prop.mapper_target
@@ -905,7 +929,7 @@ class Session:
             found, value = prop.resolve_from_identity_map(st, obj)
             if not found:
                 values = [d[k] for k in fk_keys]
-                stmt = select(target.class_).where(
+                stmt: Any = select(target.class_).where(
                     *[ref == v for (ref, _), v in zip(prop.pairs, values, strict=True)]
                 )
                 objs = await self._load_entities(stmt, target)
@@ -914,9 +938,7 @@ class Session:
             return
         pk_vals = {id(c): d.get(k) for k, c in mapper.columns.items()}
         if prop.direction is Direction.ONETOMANY:
-            stmt = select(target.class_).where(
-                *[fk == pk_vals[id(ref)] for ref, fk in prop.pairs]
-            )
+            stmt = select(target.class_).where(*[fk == pk_vals[id(ref)] for ref, fk in prop.pairs])
         else:
             from heron.sql import and_
 
@@ -967,7 +989,11 @@ class Session:
             warnings.warn(message, exc.NPlusOneWarning, stacklevel=4)
 
     async def _load_by_keys(
-        self, mapper: Mapper, cols: list[Any], keys: list[tuple[Any, ...]], order_by: Sequence[Any] = ()
+        self,
+        mapper: Mapper,
+        cols: list[Any],
+        keys: list[tuple[Any, ...]],
+        order_by: Sequence[Any] = (),
     ) -> list[Any]:
         """Instances of ``mapper`` whose ``cols`` equal one of ``keys`` (one SELECT)."""
         from heron.sql import and_, or_, select
@@ -976,12 +1002,14 @@ class Session:
             cond = cols[0].in_([k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(cols, k, strict=True)]) for k in keys])
-        stmt = select(mapper.class_).where(cond)
+        stmt: Any = select(mapper.class_).where(cond)
         if order_by:
             stmt = stmt.order_by(*order_by)
         return await self._load_entities(stmt, mapper)
 
-    async def _load_m2m(self, prop: RelationshipProperty, keys: list[tuple[Any, ...]]) -> list[tuple[tuple[Any, ...], Any]]:
+    async def _load_m2m(
+        self, prop: RelationshipProperty, keys: list[tuple[Any, ...]]
+    ) -> list[tuple[tuple[Any, ...], Any]]:
         """(parent key, target instance) pairs through the secondary table (one SELECT)."""
         from heron.sql import and_, or_, select
 
@@ -1132,7 +1160,10 @@ class Session:
         return Result(keys, out_rows, None, result.rowcount)
 
     async def scalars(self, statement: Any, params: dict[str, Any] | None = None, **kw: Any) -> Any:
-        """Execute and return ``ScalarResult`` of the first column (instances for ``select(Entity)``)."""
+        """Execute and return a ``ScalarResult`` of the first column.
+
+        For ``select(Entity)`` that is the instances themselves.
+        """
         result = await self.execute(statement, params, **kw)
         return result.scalars()
 
@@ -1169,7 +1200,7 @@ class Session:
                 finally:
                     self._busy = "merge"
         if target is None:
-            target = mapper.class_.__new__(mapper.class_)
+            target = object.__new__(mapper.class_)
             instance_state(target)
             for k in mapper.column_keys:
                 if k in d:
@@ -1186,11 +1217,18 @@ class Session:
             value = d[prop.key]
             if prop.uselist:
                 merged = [await self._merge(o, memo, load) for o in value]
-                if target.__dict__.get(prop.key) is None and target.__dict__.get(STATE_KEY).key is not None:
+                if (
+                    target.__dict__.get(prop.key) is None
+                    and target.__dict__.get(STATE_KEY).key is not None
+                ):
                     await self._load_relationship(target.__dict__[STATE_KEY], target, prop)
                 setattr(target, prop.key, merged)
             else:
-                setattr(target, prop.key, None if value is None else await self._merge(value, memo, load))
+                setattr(
+                    target,
+                    prop.key,
+                    None if value is None else await self._merge(value, memo, load),
+                )
         return target
 
 
@@ -1331,7 +1369,7 @@ class _Savepoint:
             self.session._savepoints.remove(self)
 
 
-class sessionmaker:  # noqa: N801 - the name SQLAlchemy users know
+class sessionmaker:
     """A factory of configured Sessions: ``Session_ = sessionmaker(engine)``."""
 
     def __init__(self, bind: Engine | Connection | None = None, **kwargs: Any) -> None:

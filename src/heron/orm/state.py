@@ -70,7 +70,9 @@ class History:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"History(added={self.added!r}, unchanged={self.unchanged!r}, deleted={self.deleted!r})"
+        return (
+            f"History(added={self.added!r}, unchanged={self.unchanged!r}, deleted={self.deleted!r})"
+        )
 
 
 class AttributeState:
@@ -141,10 +143,10 @@ class InstanceState:
         "expired_keys",
         "insert_order",
         "key",
+        "load_batch",
         "mapper",
         "modified",
         "obj",
-        "load_batch",
         "pending_backrefs",
         "raise_keys",
         "session",
@@ -206,7 +208,8 @@ class InstanceState:
         """Primary-key values as a tuple, or None before the row exists."""
         if self.key is None:
             return None
-        return self.key[1]
+        ident: tuple[Any, ...] = self.key[1]
+        return ident
 
     @property
     def identity_key(self) -> tuple[Any, ...] | None:

@@ -25,7 +25,9 @@ def _state(obj: Any) -> InstanceState:
     return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
 
 
-def insert_levels(new_states: list[InstanceState]) -> list[list[tuple[Mapper, list[InstanceState]]]]:
+def insert_levels(
+    new_states: list[InstanceState],
+) -> list[list[tuple[Mapper, list[InstanceState]]]]:
     """Order new rows as levels; each level holds (mapper, states) groups.
 
     A row comes in a later level than every new row it references (through a
@@ -201,9 +203,7 @@ def changed_columns(state: InstanceState, obj: Any) -> dict[str, Any] | None:
     return out
 
 
-def orphans(
-    states: Iterable[InstanceState], deleting: set[int]
-) -> list[Any]:
+def orphans(states: Iterable[InstanceState], deleting: set[int]) -> list[Any]:
     """Children removed from a delete-orphan collection (or whose parent was unset)."""
     out: list[Any] = []
     for st in states:
@@ -220,7 +220,11 @@ def orphans(
                     continue
                 before = list(old) if prop.uselist else ([] if old is None else [old])
                 cur = obj.__dict__.get(key, NO_VALUE)
-                now_ids = {id(o) for o in (cur if prop.uselist else [cur])} if cur is not NO_VALUE else set()
+                now_ids = (
+                    {id(o) for o in (cur if prop.uselist else [cur])}
+                    if cur is not NO_VALUE
+                    else set()
+                )
                 for child in before:
                     if child is None or id(child) in now_ids:
                         continue

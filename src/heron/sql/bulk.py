@@ -55,6 +55,12 @@ def _names(dialect: Dialect) -> Any:
     return namer
 
 
+def _name(column: Column[Any]) -> str:
+    name = column.name
+    assert name is not None, "columns in a table always have names"
+    return name
+
+
 def _q(dialect: Dialect, name: str) -> str:
     return _names(dialect).quote(name)  # type: ignore[no-any-return]
 
@@ -63,11 +69,13 @@ def _table(dialect: Dialect, table: Table) -> str:
     return _names(dialect).table_name(table)  # type: ignore[no-any-return]
 
 
-def _array_type(dialect: Dialect, column: Column) -> str:
+def _array_type(dialect: Dialect, column: Column[Any]) -> str:
     return f"{_names(dialect).type_sql(column.type)}[]"
 
 
-def _result_processors(dialect: Dialect, cols: Sequence[Column]) -> list[ResultProcessor | None] | None:
+def _result_processors(
+    dialect: Dialect, cols: Sequence[Column[Any]]
+) -> list[ResultProcessor | None] | None:
     procs = [c.type.result_processor(dialect) for c in cols]
     return procs if any(p is not None for p in procs) else None
 
@@ -84,9 +92,9 @@ def batch_size(dialect: Dialect, ncols: int) -> int:
 def insert_plans(
     dialect: Dialect,
     table: Table,
-    columns: Sequence[Column],
+    columns: Sequence[Column[Any]],
     rows: Sequence[Sequence[Any]],
-    returning: Sequence[Column] = (),
+    returning: Sequence[Column[Any]] = (),
 ) -> list[ExecutionPlan]:
     """Plans inserting ``rows`` (tuples in ``columns`` order; values already bound-processed).
 
@@ -94,13 +102,13 @@ def insert_plans(
     order so generated keys ascend in input order.
     """
     tname = _table(dialect, table)
-    cols = ", ".join(_q(dialect, c.name) for c in columns)
+    cols = ", ".join(_q(dialect, _name(c)) for c in columns)
     ret = ""
     keys = None
     procs = None
     if returning:
-        ret = " RETURNING " + ", ".join(_q(dialect, c.name) for c in returning)
-        keys = [c.name for c in returning]
+        ret = " RETURNING " + ", ".join(_q(dialect, _name(c)) for c in returning)
+        keys = [_name(c) for c in returning]
         procs = _result_processors(dialect, returning)
     if not columns:
         # every column defaulted: one statement per row
@@ -118,7 +126,9 @@ def insert_plans(
             f"INSERT INTO {tname} ({cols}) SELECT {aliases} FROM unnest({casts}) "
             f"WITH ORDINALITY AS v({aliases}, o) ORDER BY o{ret}"
         )
-        return [ExecutionPlan(sql, arrays, returns_rows=bool(returning), keys=keys, processors=procs)]
+        return [
+            ExecutionPlan(sql, arrays, returns_rows=bool(returning), keys=keys, processors=procs)
+        ]
     plans = []
     size = batch_size(dialect, len(columns))
     one = "(" + ", ".join("?" for _ in columns) + ")"
@@ -135,8 +145,8 @@ def insert_plans(
 def update_plans(
     dialect: Dialect,
     table: Table,
-    key_columns: Sequence[Column],
-    set_columns: Sequence[Column],
+    key_columns: Sequence[Column[Any]],
+    set_columns: Sequence[Column[Any]],
     rows: Sequence[Sequence[Any]],
 ) -> list[tuple[ExecutionPlan, int]]:
     """Plans updating ``set_columns`` by key; rows are ``(*set values, *key values)``.
@@ -151,17 +161,20 @@ def update_plans(
         arrays = [[row[i] for row in rows] for i in range(len(all_cols))]
         casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(all_cols))
         aliases = ", ".join(f"c{i}" for i in range(len(all_cols)))
-        sets = ", ".join(f"{_q(dialect, c.name)} = v.c{i}" for i, c in enumerate(set_columns))
+        sets = ", ".join(f"{_q(dialect, _name(c))} = v.c{i}" for i, c in enumerate(set_columns))
         where = " AND ".join(
-            f"{tname}.{_q(dialect, c.name)} = v.c{n_set + i}" for i, c in enumerate(key_columns)
+            f"{tname}.{_q(dialect, _name(c))} = v.c{n_set + i}" for i, c in enumerate(key_columns)
         )
         sql = f"UPDATE {tname} SET {sets} FROM unnest({casts}) AS v({aliases}) WHERE {where}"
         return [(ExecutionPlan(sql, arrays), len(rows))]
     out = []
     size = batch_size(dialect, len(all_cols))
-    sets = ", ".join(f"{_q(dialect, c.name)} = v.column{i + 1}" for i, c in enumerate(set_columns))
+    sets = ", ".join(
+        f"{_q(dialect, _name(c))} = v.column{i + 1}" for i, c in enumerate(set_columns)
+    )
     where = " AND ".join(
-        f"{tname}.{_q(dialect, c.name)} = v.column{n_set + i + 1}" for i, c in enumerate(key_columns)
+        f"{tname}.{_q(dialect, _name(c))} = v.column{n_set + i + 1}"
+        for i, c in enumerate(key_columns)
     )
     one = "(" + ", ".join("?" for _ in all_cols) + ")"
     for chunk in _chunks(rows, size):
@@ -175,7 +188,7 @@ def update_plans(
 def delete_plans(
     dialect: Dialect,
     table: Table,
-    key_columns: Sequence[Column],
+    key_columns: Sequence[Column[Any]],
     rows: Sequence[Sequence[Any]],
 ) -> list[tuple[ExecutionPlan, int]]:
     """Plans deleting rows whose ``key_columns`` equal each tuple in ``rows``."""
@@ -184,25 +197,25 @@ def delete_plans(
         if len(key_columns) == 1:
             col = key_columns[0]
             sql = (
-                f"DELETE FROM {tname} WHERE {_q(dialect, col.name)} = "
+                f"DELETE FROM {tname} WHERE {_q(dialect, _name(col))} = "
                 f"ANY(${1}::{_array_type(dialect, col)})"
             )
             return [(ExecutionPlan(sql, [[r[0] for r in rows]]), len(rows))]
         arrays = [[row[i] for row in rows] for i in range(len(key_columns))]
         casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(key_columns))
-        cols = ", ".join(_q(dialect, c.name) for c in key_columns)
+        cols = ", ".join(_q(dialect, _name(c)) for c in key_columns)
         sql = f"DELETE FROM {tname} WHERE ({cols}) IN (SELECT * FROM unnest({casts}))"
         return [(ExecutionPlan(sql, arrays), len(rows))]
     out = []
     size = batch_size(dialect, len(key_columns))
     if len(key_columns) == 1:
-        col = _q(dialect, key_columns[0].name)
+        colname = _q(dialect, _name(key_columns[0]))
         for chunk in _chunks(rows, size):
             marks = ", ".join("?" for _ in chunk)
-            sql = f"DELETE FROM {tname} WHERE {col} IN ({marks})"
+            sql = f"DELETE FROM {tname} WHERE {colname} IN ({marks})"
             out.append((ExecutionPlan(sql, [r[0] for r in chunk]), len(chunk)))
         return out
-    cols = ", ".join(_q(dialect, c.name) for c in key_columns)
+    cols = ", ".join(_q(dialect, _name(c)) for c in key_columns)
     one = "(" + ", ".join("?" for _ in key_columns) + ")"
     for chunk in _chunks(rows, size):
         values = ", ".join(one for _ in chunk)
@@ -214,21 +227,21 @@ def delete_plans(
 def select_by_keys_sql(
     dialect: Dialect,
     table: Table,
-    columns: Sequence[Column],
-    key_columns: Sequence[Column],
+    columns: Sequence[Column[Any]],
+    key_columns: Sequence[Column[Any]],
     count: int,
 ) -> str:
     """``SELECT columns FROM table WHERE key IN (...)`` for ``count`` keys (one array on PG)."""
     tname = _table(dialect, table)
-    cols = ", ".join(f"{tname}.{_q(dialect, c.name)}" for c in columns)
+    cols = ", ".join(f"{tname}.{_q(dialect, _name(c))}" for c in columns)
     if len(key_columns) == 1:
         kc = key_columns[0]
         if dialect.supports_unnest:
-            cond = f"{tname}.{_q(dialect, kc.name)} = ANY($1::{_array_type(dialect, kc)})"
+            cond = f"{tname}.{_q(dialect, _name(kc))} = ANY($1::{_array_type(dialect, kc)})"
         else:
-            cond = f"{tname}.{_q(dialect, kc.name)} IN ({', '.join('?' for _ in range(count))})"
+            cond = f"{tname}.{_q(dialect, _name(kc))} IN ({', '.join('?' for _ in range(count))})"
     else:
-        kcols = ", ".join(f"{tname}.{_q(dialect, c.name)}" for c in key_columns)
+        kcols = ", ".join(f"{tname}.{_q(dialect, _name(c))}" for c in key_columns)
         if dialect.supports_unnest:
             casts = ", ".join(
                 f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(key_columns)
