@@ -28,6 +28,7 @@ them, or fail when the ``CI`` environment variable is set.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -122,20 +123,32 @@ class EngineFactory:
             await conn.exec_driver_sql(f"CREATE SCHEMA {self.schema}")
 
     async def teardown(self) -> None:
-        try:
-            if self.schema is not None:
-                from heron import create_engine
+        # Bounded: a test that leaked a connection must not hang the suite.
+        async with asyncio.timeout(60):
+            try:
+                if self.schema is not None:
+                    await self._drop_schema()
+            finally:
+                for engine in self.engines:
+                    await engine.dispose()
 
-                # A fresh engine: the test may have disposed or broken its own.
-                cleaner = create_engine(self.url, pool_size=1)
-                try:
-                    async with cleaner.begin() as conn:
-                        await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
-                finally:
-                    await cleaner.dispose()
+    async def _drop_schema(self) -> None:
+        from heron import create_engine
+
+        # A fresh engine: the test may have disposed or broken its own. Any
+        # backend the test left behind (a leaked transaction would block the
+        # DROP on its locks) is terminated first.
+        cleaner = create_engine(self.url, pool_size=1)
+        try:
+            async with cleaner.connect(autobegin=False) as conn:
+                await conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    [self.schema],
+                )
+                await conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
         finally:
-            for engine in self.engines:
-                await engine.dispose()
+            await cleaner.dispose()
 
 
 @pytest.fixture(

@@ -181,7 +181,9 @@ async def test_waiter_cancelled_after_being_handed_a_connection_passes_it_on(
 
         first = asyncio.create_task(take("first"))
         second = asyncio.create_task(take("second"))
-        while engine.pool.stats().waiting < 2:
+        while True:  # until both wait in the pool's queue
+            if engine.pool.stats().waiting == 2:
+                break
             await asyncio.sleep(0)
         await holder.close()  # hands the connection to `first` ...
         first.cancel()  # ... which is cancelled before it runs again

@@ -14,7 +14,9 @@ from heron.engine import PoolStats
 async def settle(engine: Engine, *, waiting: int) -> None:
     """Yield to the loop until ``waiting`` tasks wait on the pool (bounded)."""
     async with asyncio.timeout(5):
-        while engine.pool.stats().waiting != waiting:
+        while True:  # the pool has no event for "a waiter queued"
+            if engine.pool.stats().waiting == waiting:
+                return
             await asyncio.sleep(0)
 
 

@@ -76,8 +76,6 @@ async def run_shielded(coro: Coroutine[Any, Any, None]) -> None:
     cancelled twice only makes the caller wait again; cleanup is never cut
     short.
     """
-    await coro
-    return
     task = asyncio.ensure_future(coro)
     cancelled: BaseException | None = None
     with anyio.CancelScope(shield=True):

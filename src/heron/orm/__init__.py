@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from heron.orm.decl import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 from heron.orm.instrumentation import InstrumentedList
+from heron.orm.loaders import Load, joinedload, lazyload, noload, raiseload, selectinload
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.session import Session, object_session, sessionmaker
 from heron.orm.state import InstanceState
@@ -15,13 +16,19 @@ __all__ = [
     "DeclarativeBase",
     "InstanceState",
     "InstrumentedList",
+    "Load",
     "Mapped",
     "MappedColumn",
     "Mapper",
     "Session",
     "configure_mappers",
+    "joinedload",
+    "lazyload",
     "mapped_column",
+    "noload",
     "object_session",
+    "raiseload",
     "relationship",
+    "selectinload",
     "sessionmaker",
 ]

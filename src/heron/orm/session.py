@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
 from heron.engine.connection import Connection
-from heron.engine.result import Result
+from heron.engine.result import AsyncResult, AsyncScalarResult, Result
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
@@ -28,6 +28,7 @@ from heron.orm.loading import entity_positions, loader_for
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, _ObjRef, instance_state
+from heron.orm.stream import OrmStream
 
 if TYPE_CHECKING:
     from heron.engine.engine import Engine
@@ -1158,6 +1159,53 @@ class Session:
         else:
             out_rows = list(zip(*columns, strict=True))
         return Result(keys, out_rows, None, result.rowcount)
+
+    async def stream(
+        self,
+        statement: Any,
+        params: dict[str, Any] | None = None,
+        *,
+        execution_options: dict[str, Any] | None = None,
+    ) -> AsyncResult[Any]:
+        """Stream a query's rows (a server-side cursor on PostgreSQL).
+
+        ``execution_options(yield_per=N)`` (default 1000) sets how many rows
+        are fetched, turned into instances and eager-loaded at a time::
+
+            result = await session.stream(select(User).execution_options(yield_per=500))
+            async for user in result.scalars():
+                ...
+        """
+        self._enter("stream")
+        try:
+            await self._autoflush()
+            opts = {**getattr(statement, "_execution_options", {}), **(execution_options or {})}
+            yield_per = int(opts.get("yield_per") or 1000)
+            conn = await self._connection(write=False)
+            raw = await conn.stream(statement, params, chunk_size=yield_per)
+        finally:
+            self._leave()
+        raw_columns = getattr(statement, "_raw_columns", None)
+        if not raw_columns or not any(hasattr(c, "__mapper__") for c in raw_columns):
+            return raw
+        for ent in raw_columns:
+            mapper = getattr(ent, "__mapper__", None)
+            if mapper is not None and not mapper.registry.configured:
+                configure_mappers()
+        tree = LoadTree.from_options(getattr(statement, "_with_options", ()))
+        keys = [getattr(c, "__name__", None) or str(c) for c in raw_columns]
+        return AsyncResult(keys, OrmStream(self, raw._stream, raw_columns, tree))  # type: ignore[arg-type]
+
+    async def stream_scalars(
+        self,
+        statement: Any,
+        params: dict[str, Any] | None = None,
+        *,
+        execution_options: dict[str, Any] | None = None,
+    ) -> AsyncScalarResult[Any]:
+        """``stream()`` then ``.scalars()``: instances for ``select(Entity)``."""
+        result = await self.stream(statement, params, execution_options=execution_options)
+        return result.scalars()
 
     async def scalars(self, statement: Any, params: dict[str, Any] | None = None, **kw: Any) -> Any:
         """Execute and return a ``ScalarResult`` of the first column.

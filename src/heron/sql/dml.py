@@ -31,7 +31,7 @@ from heron.sql.elements import (
 from heron.sql.selectable import FromClause, SelectBase, coerce_from
 
 if TYPE_CHECKING:
-    from heron.sql.compiler.base import Compiled
+    from heron.sql.compiler.compiled import Compiled
 
 
 class DMLBase(Executable, ClauseElement):
@@ -54,15 +54,16 @@ class DMLBase(Executable, ClauseElement):
         self._returning: tuple[ColumnElement[Any], ...] = ()
         self._returning_raw: tuple[Any, ...] = ()
 
-    @property  # type: ignore[override]  # computed lazily, once per statement object
+    # computed lazily, once per statement object
+    @property
     def _key(self) -> Any:
         memo = self.__dict__.get("_memo")
         if memo is None:
             memo = self.__dict__["_memo"] = self._compute_key()
         return memo[0]
 
-    @property  # type: ignore[override]
-    def _binds(self) -> tuple[Any, ...]:
+    @property
+    def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]  # read-only here
         memo = self.__dict__.get("_memo")
         if memo is None:
             memo = self.__dict__["_memo"] = self._compute_key()
@@ -235,7 +236,9 @@ class Insert(DMLBase):
         if not elements:
             return ()
         return tuple(
-            self._column(e) if isinstance(e, str) or _unwrap(e) in self.table.c else coerce_expression(e)
+            self._column(e)
+            if isinstance(e, str) or _unwrap(e) in self.table.c
+            else coerce_expression(e)
             for e in elements
         )
 
@@ -246,11 +249,18 @@ class Insert(DMLBase):
             parts.append(tuple((k, v._key) for k, (_, v) in self._values.items()))
             binds = _concat_binds(v for _, v in self._values.values())
         elif self._multi is not None:
-            parts.append(("multi", tuple(c.key for c in self._multi.columns), len(self._multi.rows)))
+            parts.append(
+                ("multi", tuple(c.key for c in self._multi.columns), len(self._multi.rows))
+            )
             binds = (self._multi,)
         elif self._multi_cells is not None:
             parts.append(
-                ("cells", tuple(tuple((k, v._key) for k, (_, v) in row.items()) for row in self._multi_cells))
+                (
+                    "cells",
+                    tuple(
+                        tuple((k, v._key) for k, (_, v) in row.items()) for row in self._multi_cells
+                    ),
+                )
             )
             binds = _concat_binds(v for row in self._multi_cells for _, v in row.values())
         if self._from_select is not None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from heron.exc import ArgumentError
 from heron.sql import operators as ops
 from heron.sql.base import Executable
 from heron.sql.types import (
     Boolean,
-    Integer,
     NullType,
     String,
     TypeEngine,
@@ -29,7 +28,7 @@ from heron.sql.types import (
 
 if TYPE_CHECKING:
     from heron.dialect.base import Dialect
-    from heron.sql.compiler.base import Compiled
+    from heron.sql.compiler.compiled import Compiled
     from heron.sql.selectable import FromClause
 
 T = TypeVar("T")
@@ -96,7 +95,7 @@ class ClauseElement:
         return _compile_hook(self, dialect)
 
     def __str__(self) -> str:
-        return self.compile().sql
+        return str(self.compile().sql)
 
 
 class ColumnOperators:
@@ -272,7 +271,9 @@ class ColumnOperators:
         """``CAST(expr AS type)``."""
         return Cast(self.__clause_element__(), type_)
 
-    def op(self, opstring: str, *, return_type: Any = None) -> Callable[[Any], BinaryExpression[Any]]:
+    def op(
+        self, opstring: str, *, return_type: Any = None
+    ) -> Callable[[Any], BinaryExpression[Any]]:
         """A custom binary operator: ``col.op("->>")("key")``."""
         left = self.__clause_element__()
         result_type = to_instance(return_type) if return_type is not None else left.type
@@ -715,9 +716,7 @@ def case(*whens: Any, value: Any = None, else_: Any = None) -> Case[Any]:
     if not pairs:
         raise ArgumentError("case() needs at least one (condition, result) pair")
     value_expr = coerce_expression(value) if value is not None else None
-    result_types = [
-        getattr(coerce_expression(r), "type", None) for _, r in pairs if _is_sql(r)
-    ]
+    result_types = [getattr(coerce_expression(r), "type", None) for _, r in pairs if _is_sql(r)]
     result_type = next((t for t in result_types if t is not None), None)
     built: list[tuple[ClauseElement, ClauseElement]] = []
     for pair in pairs:
@@ -853,13 +852,17 @@ class TextClause(Executable, ColumnElement[Any]):
         bind_map = dict(self.bind_map)
         for bind in binds:
             if bind.key not in bind_map:
-                raise ArgumentError(f"text() has no parameter :{bind.key}; it has {_names(bind_map)}")
+                raise ArgumentError(
+                    f"text() has no parameter :{bind.key}; it has {_names(bind_map)}"
+                )
             bind_map[bind.key] = bind
         for name, value in values.items():
             if name not in bind_map:
                 raise ArgumentError(f"text() has no parameter :{name}; it has {_names(bind_map)}")
             old = bind_map[name]
-            bind_map[name] = BindParameter(name, value, None if isinstance(old.type, NullType) else old.type, named=True)
+            bind_map[name] = BindParameter(
+                name, value, None if isinstance(old.type, NullType) else old.type, named=True
+            )
         return TextClause(self.text, bind_map)
 
     def columns(self, *columns: Any, **types: Any) -> Any:
@@ -928,18 +931,19 @@ def not_(clause: Any) -> ColumnElement[bool]:
     if element is _FALSE:
         return _TRUE
     if isinstance(element, UnaryExpression) and element.operator == ops.NOT:
-        return cast("ColumnElement[bool]", element.element)
+        inner: ColumnElement[bool] = element.element  # type: ignore[assignment]
+        return inner
     return UnaryExpression(element, operator=ops.NOT, type_=_BOOLEAN)
 
 
 def desc(column: Any) -> UnaryExpression[Any]:
     """Descending order: ``order_by(desc(t.c.x))``."""
-    return UnaryExpression(coerce_expression(column), modifier=ops.DESC)
+    return UnaryExpression(coerce_order_by(column), modifier=ops.DESC)
 
 
 def asc(column: Any) -> UnaryExpression[Any]:
     """Ascending order."""
-    return UnaryExpression(coerce_expression(column), modifier=ops.ASC)
+    return UnaryExpression(coerce_order_by(column), modifier=ops.ASC)
 
 
 def distinct(expression: Any) -> UnaryExpression[Any]:
@@ -950,12 +954,12 @@ def distinct(expression: Any) -> UnaryExpression[Any]:
 
 def nulls_first(column: Any) -> UnaryExpression[Any]:
     """``expr NULLS FIRST`` in ORDER BY."""
-    return UnaryExpression(coerce_expression(column), modifier=ops.NULLS_FIRST)
+    return UnaryExpression(coerce_order_by(column), modifier=ops.NULLS_FIRST)
 
 
 def nulls_last(column: Any) -> UnaryExpression[Any]:
     """``expr NULLS LAST`` in ORDER BY."""
-    return UnaryExpression(coerce_expression(column), modifier=ops.NULLS_LAST)
+    return UnaryExpression(coerce_order_by(column), modifier=ops.NULLS_LAST)
 
 
 # -- operator implementations ------------------------------------------------------------
@@ -979,8 +983,12 @@ def _compare(left: ColumnElement[Any], operator: str, other: Any) -> ColumnEleme
         raise ArgumentError(f"cannot compare {_describe(left)} with a {type(other).__name__}")
     if isinstance(left, Tuple) and isinstance(other, tuple):
         if len(other) != len(left.clauses):
-            raise ArgumentError(f"tuple of {len(other)} compared with a row value of {len(left.clauses)}")
-        right: ClauseElement = Tuple(*[_value(c, v) for c, v in zip(left.clauses, other, strict=True)])
+            raise ArgumentError(
+                f"tuple of {len(other)} compared with a row value of {len(left.clauses)}"
+            )
+        right: ClauseElement = Tuple(
+            *[_value(c, v) for c, v in zip(left.clauses, other, strict=True)]
+        )
     else:
         right = _value(left, other)
     return BinaryExpression(left, right, operator, _BOOLEAN)
@@ -1013,10 +1021,11 @@ def _in(left: ColumnElement[Any], other: Any, *, negate: bool) -> ColumnElement[
                 "in_() with a bindparam() needs bindparam(name, expanding=True) so the "
                 "parameter can hold a list"
             )
-        param = other if other.type is not _NULLTYPE else BindParameter(
-            other.key, other.value, left.type, named=other.named, expanding=True
-        )
-        return InList(left, param, negate)
+        if isinstance(other.type, NullType) and left.type is not None:
+            other = BindParameter(
+                other.key, other.value, left.type, named=other.named, expanding=True
+            )
+        return InList(left, other, negate)
     if isinstance(other, str | bytes) or not isinstance(other, Iterable):
         raise ArgumentError(
             f"in_() takes a list of values or a select(), got {other!r}; "
@@ -1028,7 +1037,7 @@ def _in(left: ColumnElement[Any], other: Any, *, negate: bool) -> ColumnElement[
             # Expressions inside the list: render them one by one (no expanding).
             items = ClauseList([_value(left, v) for v in values])
             return BinaryExpression(left, items, operator, _BOOLEAN)
-    name = getattr(left, "key", None) or "param"
+    name = getattr(left, "key", None)
     param: BindParameter[Any] = BindParameter(
         name if isinstance(name, str) else "param", values, left.type or _NULLTYPE, expanding=True
     )
@@ -1079,7 +1088,9 @@ def _affix(left: ColumnElement[Any], other: Any, kind: str) -> ColumnElement[boo
     else:
         if not isinstance(other, str):
             raise ArgumentError(f"{kind}() takes a string, got {other!r}")
-        right = BindParameter(getattr(left, "key", None), other, left.type or _NULLTYPE, transform=kind)
+        right = BindParameter(
+            getattr(left, "key", None), other, left.type or _NULLTYPE, transform=kind
+        )
     return LikeAffix(left, right, kind)
 
 

@@ -46,9 +46,11 @@ class ColumnDefault:
     def __init__(self, arg: Any, for_update: bool = False) -> None:
         if isinstance(arg, ColumnDefault):
             arg = arg.arg
-        self.arg = arg
+        self.arg: Any = arg
         self.for_update = for_update
-        self.is_clause_element = isinstance(arg, ClauseElement) or hasattr(arg, "__clause_element__")
+        self.is_clause_element = isinstance(arg, ClauseElement) or hasattr(
+            arg, "__clause_element__"
+        )
         self.is_callable = callable(arg) and not self.is_clause_element
         self.is_scalar = not (self.is_callable or self.is_clause_element)
 
@@ -73,6 +75,7 @@ class DefaultClause:
     def __init__(self, arg: Any, for_update: bool = False) -> None:
         if isinstance(arg, DefaultClause):
             arg = arg.arg
+        self.arg: Any
         if not isinstance(arg, str | ClauseElement):
             arg = _coerce_ddl_expression(arg, "server_default")
         self.arg = arg
@@ -143,7 +146,7 @@ class Column(ColumnElement[T]):
             name = rest.pop(0) if name is None else name
         if rest and (rest[0] is None or _is_type(rest[0])):
             type_ = rest.pop(0)
-        self.name: str | None = name  # type: ignore[assignment]
+        self.name: str | None = name
         self._explicit_key = key
         # None means "decided later" (the ORM sets it from the annotation).
         self.type = to_instance(type_) if type_ is not None else None  # type: ignore[assignment]
@@ -159,7 +162,9 @@ class Column(ColumnElement[T]):
         self.unique = unique
         self.index = index
         if autoincrement not in ("auto", True, False):
-            raise ArgumentError(f"autoincrement must be 'auto', True or False, got {autoincrement!r}")
+            raise ArgumentError(
+                f"autoincrement must be 'auto', True or False, got {autoincrement!r}"
+            )
         self.autoincrement = autoincrement
         self.comment = comment
         self.info = dict(info or {})
@@ -216,7 +221,7 @@ class Column(ColumnElement[T]):
 
     def _copy(self) -> Column[T]:
         """An unattached copy (same settings, fresh foreign keys), e.g. for mixins."""
-        new = Column(
+        new: Column[T] = Column(
             self.name,
             self.type,
             *[fk._copy() for fk in self._fk_order],
@@ -276,7 +281,9 @@ class ForeignKey:
         if not isinstance(column, str):
             column = getattr(column, "__clause_element__", lambda: column)()
             if not isinstance(column, Column):
-                raise ArgumentError(f"ForeignKey() takes 'table.column' or a Column, got {column!r}")
+                raise ArgumentError(
+                    f"ForeignKey() takes 'table.column' or a Column, got {column!r}"
+                )
         self._colspec: str | Column[Any] = column
         self.ondelete = ondelete
         self.onupdate = onupdate
@@ -349,7 +356,7 @@ class ForeignKey:
                 f"no table {table_name!r} in this MetaData (tables: "
                 f"{', '.join(sorted(tables)) or 'none'}); define it or fix the name"
             )
-        target = next((c for c in table.c if c.name == column_name), None)
+        target: Column[Any] | None = next((c for c in table.c if c.name == column_name), None)
         if target is None:
             target = table.c.get(column_name)
         if target is None:
@@ -570,7 +577,9 @@ class Table(FromClause):
         info: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(metadata, MetaData):
-            raise ArgumentError(f"Table({name!r}, ...) needs a MetaData as second argument, got {metadata!r}")
+            raise ArgumentError(
+                f"Table({name!r}, ...) needs a MetaData as second argument, got {metadata!r}"
+            )
         self.name = name
         self.schema = schema if schema is not None else metadata.schema
         self.metadata = metadata
@@ -783,6 +792,7 @@ class MetaData:
 def column(name: str, type_: Any = None) -> ColumnClause[Any]:
     """A lightweight named column not tied to a Table (for text() and ad-hoc SQL)."""
     return ColumnClause(name, type_)
+
 
 __all__ = [
     "CheckConstraint",

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from heron.exc import ArgumentError
-from heron.sql.base import ColumnCollection, Executable, Generative, unknown_name_error
+from heron.sql.base import ColumnCollection, Executable, unknown_name_error
 from heron.sql.elements import (
-    _EMPTY,
     _BOOLEAN,
+    _EMPTY,
     BindParameter,
     ClauseElement,
     ColumnElement,
@@ -33,7 +33,7 @@ from heron.sql.elements import (
 from heron.sql.types import Integer, NullType
 
 if TYPE_CHECKING:
-    from heron.sql.compiler.base import Compiled
+    from heron.sql.compiler.compiled import Compiled
 
 _TP = TypeVar("_TP")
 T = TypeVar("T")
@@ -99,7 +99,6 @@ class FromClause(ClauseElement):
         return Select(self)
 
 
-
 def _derives_from(derived: DerivedColumn[Any], column: ColumnElement[Any]) -> bool:
     element: Any = derived.element
     for _ in range(32):
@@ -130,7 +129,7 @@ class Alias(FromClause):
         # An anonymous alias is identified by the object itself: two anonymous
         # aliases of one table are two FROM entries, so their identity pattern
         # must reach the cache key (see compiler.base.statement_key).
-        self._binds = ((self,) + element._binds) if name is None else element._binds
+        self._binds = (self, *element._binds) if name is None else element._binds
         self._columns = ColumnCollection(
             {key: DerivedColumn(self, col.name, key, col) for key, col in element.c.items()}
         )
@@ -171,7 +170,7 @@ class Subquery(Alias):
         self.element = element  # type: ignore[assignment]  # a SELECT, not a FROM
         self.name = name
         self._key = (self.__visit_name__, element._key, name)
-        self._binds = ((self,) + element._binds) if name is None else element._binds
+        self._binds = (self, *element._binds) if name is None else element._binds
         self._columns = ColumnCollection(
             {
                 key: DerivedColumn(self, col_name, key, col)
@@ -189,18 +188,20 @@ class CTE(Subquery):
 
     __visit_name__ = "cte"
 
-    def __init__(self, element: SelectBase, name: str | None = None, recursive: bool = False) -> None:
+    def __init__(
+        self, element: SelectBase, name: str | None = None, recursive: bool = False
+    ) -> None:
         self.recursive = recursive
         super().__init__(element, name)
         self._key = (self.__visit_name__, element._key, name, recursive)
 
     def union_all(self, *selects: Any) -> CTE:
         """The CTE with ``UNION ALL <selects>`` appended to its body (same name)."""
-        return CTE(CompoundSelect("UNION ALL", self.element, *selects), self.name, self.recursive)  # type: ignore[arg-type]
+        return CTE(CompoundSelect("UNION ALL", self.element, *selects), self.name, self.recursive)
 
     def union(self, *selects: Any) -> CTE:
         """The CTE with ``UNION <selects>`` appended to its body (same name)."""
-        return CTE(CompoundSelect("UNION", self.element, *selects), self.name, self.recursive)  # type: ignore[arg-type]
+        return CTE(CompoundSelect("UNION", self.element, *selects), self.name, self.recursive)
 
 
 class Join(FromClause):
@@ -333,15 +334,16 @@ class SelectBase(Executable, ClauseElement):
     _is_select_statement = True
     _memo: tuple[Any, tuple[Any, ...]]
 
-    @property  # type: ignore[override]  # computed lazily, once per statement object
+    # computed lazily, once per statement object
+    @property
     def _key(self) -> Any:
         memo = self.__dict__.get("_memo")
         if memo is None:
             memo = self.__dict__["_memo"] = self._compute_key()
         return memo[0]
 
-    @property  # type: ignore[override]
-    def _binds(self) -> tuple[Any, ...]:
+    @property
+    def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]  # read-only here
         memo = self.__dict__.get("_memo")
         if memo is None:
             memo = self.__dict__["_memo"] = self._compute_key()
@@ -450,7 +452,9 @@ class Select(SelectBase, Generic[_TP]):
                 "select() takes columns as separate arguments: select(a, b), not select([a, b])"
             )
         self._raw_columns: tuple[Any, ...] = entities
-        self._columns_: tuple[ClauseElement, ...] = tuple(_coerce_column_or_from(e) for e in entities)
+        self._columns_: tuple[ClauseElement, ...] = tuple(
+            _coerce_column_or_from(e) for e in entities
+        )
         self._where: tuple[ColumnElement[Any], ...] = ()
         self._from_obj: tuple[FromClause, ...] = ()
         self._group_by: tuple[ColumnElement[Any], ...] = ()
@@ -490,9 +494,9 @@ class Select(SelectBase, Generic[_TP]):
                 if b:
                     binds = binds + b if binds else b
         if self._limit is not None:
-            binds = binds + (self._limit,)
+            binds = (*binds, self._limit)
         if self._offset is not None:
-            binds = binds + (self._offset,)
+            binds = (*binds, self._offset)
         return key, binds
 
     # -- columns ------------------------------------------------------------------------
@@ -512,7 +516,13 @@ class Select(SelectBase, Generic[_TP]):
         for raw, element in zip(self._raw_columns, self._columns_, strict=True):
             if isinstance(element, FromClause):
                 out.append(
-                    {"name": element.name, "type": raw, "expr": raw, "entity": raw, "aliased": False}
+                    {
+                        "name": element.name,
+                        "type": raw,
+                        "expr": raw,
+                        "entity": raw,
+                        "aliased": False,
+                    }
                 )
             else:
                 assert isinstance(element, ColumnElement)
@@ -705,7 +715,11 @@ class Select(SelectBase, Generic[_TP]):
         clause is left out there: the same code runs on both backends.
         """
         new = self._generate()
-        of_tables = tuple(coerce_from(t) for t in ((of,) if not isinstance(of, list | tuple) else of) if t is not None)
+        of_tables = tuple(
+            coerce_from(t)
+            for t in ((of,) if not isinstance(of, list | tuple) else of)
+            if t is not None
+        )
         new._for_update = (nowait, read, skip_locked, tuple(t._key for t in of_tables))
         new._for_update_of = of_tables
         return new
@@ -780,7 +794,9 @@ class ScalarSelect(ColumnElement[T]):
     def __init__(self, element: SelectBase) -> None:
         self.element = element
         columns = element._result_columns()
-        self.type = columns[0].type if len(columns) == 1 and columns[0].type is not None else NullType()
+        self.type = (
+            columns[0].type if len(columns) == 1 and columns[0].type is not None else NullType()
+        )
         self._key = ("scalar", element._key)
         self._binds = element._binds
 
@@ -848,9 +864,7 @@ class CompoundSelect(SelectBase):
                 raise ArgumentError(f"{keyword.lower()}() takes select() statements, got {item!r}")
         widths = {len(s._result_columns()) for s in selects}
         if len(widths) > 1:
-            raise ArgumentError(
-                f"all selects in {keyword} must return the same number of columns"
-            )
+            raise ArgumentError(f"all selects in {keyword} must return the same number of columns")
         self.keyword = keyword
         self.selects: tuple[SelectBase, ...] = tuple(selects)
         self._order_by: tuple[ColumnElement[Any], ...] = ()
@@ -868,9 +882,9 @@ class CompoundSelect(SelectBase):
         )
         binds = _concat_binds((*self.selects, *self._order_by))
         if self._limit is not None:
-            binds = binds + (self._limit,)
+            binds = (*binds, self._limit)
         if self._offset is not None:
-            binds = binds + (self._offset,)
+            binds = (*binds, self._offset)
         return key, binds
 
     def _result_columns(self) -> list[ColumnElement[Any]]:
@@ -925,7 +939,11 @@ class TextualSelect(SelectBase):
         self.column_list = tuple(columns)
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        return ("textual", self.text._key, tuple(c._key for c in self.column_list)), self.text._binds
+        return (
+            "textual",
+            self.text._key,
+            tuple(c._key for c in self.column_list),
+        ), self.text._binds
 
     def _result_columns(self) -> list[ColumnElement[Any]]:
         return list(self.column_list)
@@ -933,4 +951,3 @@ class TextualSelect(SelectBase):
     def bindparams(self, *binds: Any, **values: Any) -> TextualSelect:
         """A copy with values for the text's parameters (see ``TextClause.bindparams``)."""
         return TextualSelect(self.text.bindparams(*binds, **values), self.column_list)
-

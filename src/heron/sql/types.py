@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Processor = Callable[[Any], Any]
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 class TypeEngine(Generic[T]):
@@ -181,7 +181,9 @@ class String(TypeEngine[str]):
         return _reject_nul
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.length})" if self.length else f"{type(self).__name__}()"
+        return (
+            f"{type(self).__name__}({self.length})" if self.length else f"{type(self).__name__}()"
+        )
 
 
 class Text(String):
@@ -532,7 +534,9 @@ def _adapt_unknown_for_sqlite(value: Any) -> Any:
 
 
 _SQLITE_ADAPTERS: dict[type, Processor] = {
-    dt.datetime: lambda v: f"{(v.astimezone(_UTC).replace(tzinfo=None) if v.tzinfo else v):%Y-%m-%d %H:%M:%S.%f}",
+    dt.datetime: lambda v: (
+        f"{(v.astimezone(_UTC).replace(tzinfo=None) if v.tzinfo else v):%Y-%m-%d %H:%M:%S.%f}"
+    ),
     dt.date: lambda v: v.isoformat(),
     dt.time: lambda v: f"{v:%H:%M:%S.%f}",
     dt.timedelta: lambda v: v // _MICROSECOND,

@@ -33,8 +33,8 @@ from heron.sql.compiler.compiled import (
 )
 from heron.sql.compiler.ddl import DDLCompilerMixin
 from heron.sql.elements import (
-    NO_VALUE,
     LIKE_TRANSFORMS,
+    NO_VALUE,
     BinaryExpression,
     BindParameter,
     BooleanClauseList,
@@ -227,7 +227,7 @@ class SQLCompiler(DDLCompilerMixin):
         )
 
     def _render_multi(self, slot: Slot, count: int) -> tuple[str, int]:
-        _, _, _, _, (keys, _, _, row_pieces, nrows) = slot
+        row_pieces, nrows = slot[4][3], slot[4][4]
         placeholder = self.dialect.placeholder
         rows = []
         for _ in range(nrows):
@@ -293,12 +293,20 @@ class SQLCompiler(DDLCompilerMixin):
             return self.render_literal(bind.value, bind.type)
         index = self._index.get(id(bind))
         if index is None:
-            raise HeronInternalError(f"bound parameter {bind.key!r} missing from the statement's binds")
+            raise HeronInternalError(
+                f"bound parameter {bind.key!r} missing from the statement's binds"
+            )
         proc = self._bind_processor(bind.type)
         if bind.transform is not None:
             transform = LIKE_TRANSFORMS[bind.transform]
-            inner = proc
-            proc = transform if inner is None else (lambda v, t=transform, p=inner: p(t(v)))
+            if proc is None:
+                proc = transform
+            else:
+                inner = proc
+
+                def proc(v: Any, t: Any = transform, p: Any = inner) -> Any:
+                    return p(t(v))
+
         if bind.expanding:
             return self.render_expanding(bind, index, proc, width=1)
         return self._token((NAMED if bind.named else BIND, index, bind.key, proc, None))
@@ -328,7 +336,9 @@ class SQLCompiler(DDLCompilerMixin):
         if isinstance(value, enum.Enum):
             value = value.name
         if isinstance(value, dt.datetime | dt.date | dt.time):
-            value = value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+            value = (
+                value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+            )
         if isinstance(value, uuid.UUID):
             value = str(value)
         if isinstance(value, str):
@@ -357,7 +367,7 @@ class SQLCompiler(DDLCompilerMixin):
 
     def visit_label(self, label: Label[Any], *, within_columns: bool = False, **kw: Any) -> str:
         if within_columns:
-            return f"{self.process(label.element)} AS {self.quote(label.name)}"
+            return f"{self.process(label.element, cast=True)} AS {self.quote(label.name)}"
         if self._current_labels and id(label) in self._current_labels[-1]:
             # ORDER BY / GROUP BY of the select that defines the label: use its name.
             return self.quote(label.name)
@@ -483,17 +493,19 @@ class SQLCompiler(DDLCompilerMixin):
         if index is None:
             raise HeronInternalError("IN-list parameter missing from the statement's binds")
         left_el = element.left
-        width = len(left_el.clauses) if left_el.__visit_name__ == "tuple" else 1
+        width = len(getattr(left_el, "clauses", ())) if left_el.__visit_name__ == "tuple" else 1
         if width == 1:
             return self.render_in_list(element, left, index)
         if isinstance(left_el, ColumnElement) and left_el.__visit_name__ == "tuple":
             procs = [self._bind_processor(c.type) for c in left_el.clauses]  # type: ignore[attr-defined]
             if any(p is not None for p in procs):
+
                 def proc(rows: Any, procs: list[Any] = procs) -> Any:
                     return [
                         tuple(v if p is None else p(v) for p, v in zip(procs, row, strict=True))
                         for row in rows
                     ]
+
                 token = self._token((EXPANDING, index, param.key, proc, (width, param.named)))
             else:
                 token = self._token((EXPANDING, index, param.key, None, (width, param.named)))
@@ -513,13 +525,14 @@ class SQLCompiler(DDLCompilerMixin):
         return f"CAST({self.process(element.element)} AS {self.type_sql(element.type)})"
 
     def visit_case(self, element: Any, **kw: Any) -> str:
+        # Results are cast where a dialect needs to know a parameter's type.
         parts = ["CASE"]
         if element.value is not None:
             parts.append(self.process(element.value))
         for cond, result in element.whens:
-            parts.append(f"WHEN {self.process(cond)} THEN {self.process(result)}")
+            parts.append(f"WHEN {self.process(cond)} THEN {self.process(result, cast=True)}")
         if element.else_ is not None:
-            parts.append(f"ELSE {self.process(element.else_)}")
+            parts.append(f"ELSE {self.process(element.else_, cast=True)}")
         parts.append("END")
         return " ".join(parts)
 
@@ -528,7 +541,7 @@ class SQLCompiler(DDLCompilerMixin):
         special = self.function_sql(name.lower(), element)
         if special is not None:
             return special
-        args = ", ".join(self.process(c) for c in element.clauses)
+        args = ", ".join(self.process(c, cast=True) for c in element.clauses)
         if not element.clauses and name.lower() == "count":
             args = "*"
         return f"{name}({args})"
@@ -578,7 +591,7 @@ class SQLCompiler(DDLCompilerMixin):
             # A derived table cannot see the enclosing query's FROM (no LATERAL).
             self._correlate.append(None)
             try:
-                body = self._select_body(from_.element)  # type: ignore[arg-type]
+                body = self._select_body(from_.element)
             finally:
                 self._correlate.pop()
             return f"({body}) AS {self._from_name(from_)}"
@@ -616,7 +629,7 @@ class SQLCompiler(DDLCompilerMixin):
             self._cte_pending.discard(name)
         return name
 
-    def _select_body(self, element: SelectBase) -> str:
+    def _select_body(self, element: Any) -> str:
         """A select rendered as a subquery/CTE body: columns labelled as ``.c`` names."""
         return self.process(element, as_subquery=True)
 
@@ -716,10 +729,10 @@ class SQLCompiler(DDLCompilerMixin):
         self, select: SelectBase, columns: list[ColumnElement[Any]], as_subquery: bool
     ) -> str:
         if not as_subquery:
-            return ", ".join(self.process(c, within_columns=True) for c in columns)
+            return ", ".join(self.process(c, within_columns=True, cast=True) for c in columns)
         rendered = []
         for (_, name, col), _c in zip(select._subquery_columns(), columns, strict=True):
-            text = self.process(col, within_columns=True)
+            text = self.process(col, within_columns=True, cast=True)
             natural = col._result_name if not isinstance(col, Label) else col.name
             if isinstance(col, Label):
                 if col.name != name:
@@ -756,11 +769,18 @@ class SQLCompiler(DDLCompilerMixin):
         return ""
 
     def visit_compound_select(
-        self, compound: CompoundSelect, *, toplevel: bool = False, as_subquery: bool = False, **kw: Any
+        self,
+        compound: CompoundSelect,
+        *,
+        toplevel: bool = False,
+        as_subquery: bool = False,
+        **kw: Any,
     ) -> str:
         members = []
         for index, member in enumerate(compound.selects):
-            text = self.process(member, as_subquery=as_subquery and index == 0, compound_member=True)
+            text = self.process(
+                member, as_subquery=as_subquery and index == 0, compound_member=True
+            )
             members.append(self.compound_member_sql(member, text))
         if toplevel:
             self._set_result(compound._result_columns(), compound)
@@ -779,13 +799,17 @@ class SQLCompiler(DDLCompilerMixin):
 
     def compound_member_sql(self, member: SelectBase, text: str) -> str:
         """A UNION member; parenthesised when it has its own ORDER BY / LIMIT."""
-        if isinstance(member, Select) and (member._order_by or member._limit is not None or member._offset is not None):
+        if isinstance(member, Select) and (
+            member._order_by or member._limit is not None or member._offset is not None
+        ):
             return f"({text})"
         if isinstance(member, CompoundSelect):
             return f"({text})"
         return text
 
-    def visit_textual_select(self, element: TextualSelect, *, toplevel: bool = False, **kw: Any) -> str:
+    def visit_textual_select(
+        self, element: TextualSelect, *, toplevel: bool = False, **kw: Any
+    ) -> str:
         if toplevel:
             self._set_result(list(element.column_list), element)
         return self.process(element.text)
@@ -885,7 +909,10 @@ class SQLCompiler(DDLCompilerMixin):
         given = {c.key for c in block.columns}
         cols = [c for c in table.c if c.key in given]
         cols += [c for c in table.c if c.key not in given and c.default is not None]
-        keys, procs, defaults, pieces = [], [], [], []
+        keys: list[str] = []
+        procs: list[Any] = []
+        defaults: list[Any] = []
+        pieces: list[str | None] = []
         for col in cols:
             default = col.default if col.key not in given else None
             if default is not None and default.is_clause_element:
@@ -940,9 +967,11 @@ class SQLCompiler(DDLCompilerMixin):
 
     def visit_update(self, update: Update, *, toplevel: bool = False, **kw: Any) -> str:
         table = update.table
-        param_keys = [k for k in self._check_param_keys(table, "update()") if k not in update._values]
+        param_keys = [
+            k for k in self._check_param_keys(table, "update()") if k not in update._values
+        ]
         sets = []
-        for key, (col, value) in update._values.items():
+        for col, value in update._values.values():
             sets.append(f"{self.quote(col.name)} = {self.process(value)}")
         for key in param_keys:
             col = table.c[key]

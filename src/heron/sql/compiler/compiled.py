@@ -70,9 +70,11 @@ class Template:
         self.processors = tuple(processors) if processors is not None else None
         self.is_ddl = is_ddl
         # hot path: every value a plain bound value, no conversion -> a list comprehension
-        self.fast = tuple(s[1] for s in self.slots) if all(
-            s[0] == BIND and s[3] is None for s in self.slots
-        ) else None
+        self.fast = (
+            tuple(s[1] for s in self.slots)
+            if all(s[0] == BIND and s[3] is None for s in self.slots)
+            else None
+        )
 
     def values(self, binds: Sequence[Any], params: Mapping[str, Any] | None) -> list[Any]:
         """The positional values for one execution (expanding lists kept as lists)."""
@@ -85,7 +87,7 @@ class Template:
             for kind, index, name, proc, extra in self.slots:
                 if kind == BIND:
                     value = binds[index].value
-                elif kind == NAMED or kind == EXPANDING:
+                elif kind == NAMED or (kind == EXPANDING and extra[1]):
                     if params is not None and name in params:
                         value = params[name]
                     else:
@@ -95,6 +97,8 @@ class Template:
                                 f"no value for bound parameter {name!r}; pass it in the "
                                 f"execution parameters, e.g. execute(stmt, {{{name!r}: ...}})"
                             )
+                elif kind == EXPANDING:
+                    value = binds[index].value
                 elif kind == DEFAULT:
                     value = extra.value()
                 else:
@@ -118,15 +122,17 @@ class Template:
         for i, (kind, _, _, _, extra) in enumerate(self.slots):
             value = values[i]
             if kind == EXPANDING:
-                items = list(value)
+                width = extra[0]
                 groups = []
-                for item in items:
-                    if extra == 1:
+                for item in value:
+                    if width == 1:
                         flat.append(item)
                         groups.append(placeholder(len(flat)))
                     else:
-                        if not isinstance(item, Sequence) or len(item) != extra:
-                            raise ArgumentError(f"in_() on a row of {extra} takes tuples of {extra}")
+                        if not isinstance(item, Sequence) or len(item) != width:
+                            raise ArgumentError(
+                                f"in_() on a row of {width} takes tuples of {width}"
+                            )
                         marks = []
                         for part in item:
                             flat.append(part)
@@ -222,8 +228,18 @@ class Compiled:
 
     @property
     def params(self) -> list[Any]:
-        """The positional values of this statement alone (processed, IN lists expanded)."""
-        return self.render(None)[1]
+        """The positional values of this statement alone (processed, IN lists expanded).
+
+        A ``bindparam()`` without a value shows as None here; pass it to ``bind()``.
+        """
+        try:
+            return self.render(None)[1]
+        except ArgumentError:
+            values = [
+                self._binds[index].value if index >= 0 and kind != MULTI else None
+                for kind, index, _, _, _ in self.template.slots
+            ]
+            return [None if v is NO_VALUE else v for v in values]
 
     def __str__(self) -> str:
         return self.sql
@@ -278,7 +294,9 @@ def compile_statement(stmt: Any, dialect: Dialect | None = None) -> Compiled:
     if dialect is None:
         dialect = _default_dialect()
     if getattr(stmt, "_is_ddl", False):
-        return Compiled(compiler_for(dialect)(dialect, (), None).compile_statement(stmt), (), dialect)
+        return Compiled(
+            compiler_for(dialect)(dialect, (), None).compile_statement(stmt), (), dialect
+        )
     template, binds = get_template(stmt, dialect, None)
     return Compiled(template, binds, dialect)
 

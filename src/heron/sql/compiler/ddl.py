@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         DropIndex,
         DropTable,
     )
-    from heron.sql.schema import Column, ForeignKeyConstraint, Table
+    from heron.sql.schema import Column, ForeignKeyConstraint
 
 
 class DDLCompilerMixin:
@@ -87,7 +87,6 @@ class DDLCompilerMixin:
     def autoincrement_column_ddl(self, column: Column[Any]) -> str:
         """A column whose integer values the database generates."""
         raise NotImplementedError
-
 
     def server_default_sql(self, arg: Any) -> str:
         """``DEFAULT`` text: a string is a quoted literal, text() is raw, else an expression."""
@@ -158,7 +157,8 @@ class DDLCompilerMixin:
         constraint = drop.element
         name = self.quote(foreign_key_name(constraint, self.dialect))
         exists = "IF EXISTS " if drop.if_exists else ""
-        return f"ALTER TABLE {exists}{self.table_name(constraint.table)} DROP CONSTRAINT {exists}{name}"
+        table = self.table_name(constraint.table)
+        return f"ALTER TABLE {exists}{table} DROP CONSTRAINT {exists}{name}"
 
 
 _ACTIONS = frozenset(

@@ -39,6 +39,7 @@ class PostgresCompiler(SQLCompiler):
         if item_proc is None:
             proc: Any = list
         else:
+
             def proc(values: Any, p: Any = item_proc) -> list[Any]:
                 return [p(v) for v in values]
 
@@ -48,6 +49,24 @@ class PostgresCompiler(SQLCompiler):
         if element.negate:
             return f"{left} <> ALL({token}{cast})"
         return f"{left} = ANY({token}{cast})"
+
+    def visit_bindparam(self, bind: BindParameter[Any], *, cast: bool = False, **kw: Any) -> str:
+        text = super().visit_bindparam(bind, **kw)
+        if cast and not self._literal and not bind.expanding:
+            # A bare parameter (select list, CASE result, function argument)
+            # gives PostgreSQL nothing to infer its type from.
+            text += self._scalar_cast(bind.type)
+        return text
+
+    def _scalar_cast(self, type_: TypeEngine[Any] | None) -> str:
+        if type_ is None or isinstance(type_, NullType):
+            return ""
+        name = type(type_).__name__
+        if name in ("String", "Text", "Enum"):
+            return "::VARCHAR"
+        if name == "Numeric":
+            return "::NUMERIC"
+        return f"::{self.type_sql(type_)}"
 
     def _array_cast(self, type_: TypeEngine[Any] | None) -> str:
         if type_ is None or isinstance(type_, NullType):
@@ -73,9 +92,6 @@ class PostgresCompiler(SQLCompiler):
         elif skip_locked:
             text += " SKIP LOCKED"
         return text
-
-    def function_sql(self, name: str, element: Any) -> str | None:
-        return super().function_sql(name, element)
 
     # -- DDL -----------------------------------------------------------------------------
     def autoincrement_column_ddl(self, column: Any) -> str:

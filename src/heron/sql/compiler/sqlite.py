@@ -33,9 +33,6 @@ class SqliteCompiler(SQLCompiler):
         op = "NOT LIKE" if binary.operator == "NOT ILIKE" else "LIKE"
         return f"lower({left}) {op} lower({right})"
 
-    def visit_like_affix(self, element: Any, **kw: Any) -> str:
-        return super().visit_like_affix(element, **kw)
-
     def limit_sql(self, limit: Any, offset: Any) -> str:
         if offset is not None and limit is None:
             # SQLite only accepts OFFSET after a LIMIT; -1 means "no limit".
