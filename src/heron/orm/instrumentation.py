@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar, overload
 
 from heron import exc
+from heron.orm.relationships import Direction
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
 from heron.sql.elements import ColumnOperators
 
@@ -124,8 +125,13 @@ class RelationshipAttribute(QueryableAttribute, Generic[T]):
             pass
         state: InstanceState | None = d.get(STATE_KEY)
         prop = self.prop
-        if state is None or state.key is None:
-            # A new object has no related rows yet: start empty.
+        if (
+            state is None
+            or state.key is None
+            or (state.insert_order and prop.direction is not Direction.MANYTOONE)
+        ):
+            # A new object (or one this session just inserted) has no related
+            # rows but those already linked to it: start empty.
             value: Any = InstrumentedList(obj, prop) if prop.uselist else None
             if prop.uselist:
                 d[self.key] = value
@@ -237,7 +243,7 @@ def _collection_append_quiet(owner: object, prop: RelationshipProperty, member: 
     coll = d.get(prop.key)
     if coll is None:
         state = d.get(STATE_KEY)
-        if state is None or state.key is None:
+        if state is None or state.key is None or state.insert_order:
             coll = InstrumentedList(owner, prop)
             d[prop.key] = coll
             if state is not None and state.pending_backrefs:

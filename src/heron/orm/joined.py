@@ -87,7 +87,7 @@ def plan_joined(
     ) -> None:
         nonlocal stmt, offset
         for prop, kw, sub in choices:
-            if id(prop) in path:
+            if id(prop) in path and sub is None:
                 continue  # self-referential: one level unless chained explicitly
             target = prop.mapper_target
             assert target is not None

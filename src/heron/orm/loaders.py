@@ -167,6 +167,7 @@ async def apply_eager(
     objs: list[Any],
     tree: LoadTree | None,
     depth: int = 0,
+    path: frozenset[int] = frozenset(),
 ) -> None:
     """Run selectin loads (and noload/raise markers) for ``objs`` of ``mapper``."""
     if not objs:
@@ -184,13 +185,22 @@ async def apply_eager(
             self_ref = prop.mapper_target is mapper
             if self_ref and depth >= limit:
                 continue
-            if sub is None and self_ref:
-                sub = tree  # self-referential default: keep going down the tree
+            if sub is None and not self_ref and id(prop) in path:
+                continue  # a cycle of eager defaults (A.bs -> B.a -> A.bs): stop here
+            if self_ref and (sub is None or (kw.get("recursion_depth") and not sub.children)):
+                sub = tree  # self-referential default or recursion_depth: keep going down
             children = await selectin_load(
                 session, prop, objs, kw.get("batch_size") or DEFAULT_BATCH
             )
             if children and ((sub is not None and sub.children) or prop.mapper_target.has_eager):  # type: ignore[union-attr]
-                await apply_eager(session, prop.mapper_target, children, sub, depth + 1)  # type: ignore[arg-type]
+                await apply_eager(
+                    session,
+                    prop.mapper_target,  # type: ignore[arg-type]
+                    children,
+                    sub,
+                    depth + 1,
+                    path | {id(prop)},
+                )
         elif strategy == "noload":
             for obj in objs:
                 d = obj.__dict__

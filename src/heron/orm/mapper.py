@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
-from heron.orm.relationships import RelationshipProperty
+from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import NO_VALUE, History, InstanceState
 
 if TYPE_CHECKING:
@@ -94,6 +94,9 @@ class Mapper:
         )
         self.column_keys: tuple[str, ...] = tuple(self.columns)
         self.column_key_set: frozenset[str] = frozenset(self.column_keys)
+        self.server_default_keys: frozenset[str] = frozenset(
+            k for k, c in self.columns.items() if c.server_default is not None
+        )
         self.column_keys_by_column: dict[int, str] = {id(c): k for k, c in self.columns.items()}
         self.primary_key: list[Column[Any]] = list(table.primary_key.columns)
         if not self.primary_key:
@@ -124,6 +127,11 @@ class Mapper:
         self.rel_list: list[RelationshipProperty] = list(self.relationships.values())
         self.fk_paths: list[FkPath] = []
         self.has_eager = False
+        self.m2o_props: list[RelationshipProperty] = []
+        self.o2m_props: list[RelationshipProperty] = []
+        self.m2m_props: list[RelationshipProperty] = []
+        self.post_update_props: list[RelationshipProperty] = []
+        self.save_update_props: list[RelationshipProperty] = []
         registry.add(self)
 
     def _refresh_keys(self) -> None:
@@ -152,6 +160,13 @@ class Mapper:
         self.has_eager = any(
             p.lazy in ("selectin", "joined", "noload", "raise") for p in self.rel_list
         )
+        # relationships by what the flush does with them (empty lists skip loops)
+        writable = [p for p in self.rel_list if not p.viewonly]
+        self.m2o_props = [p for p in writable if p.direction is Direction.MANYTOONE]
+        self.o2m_props = [p for p in writable if p.direction is Direction.ONETOMANY]
+        self.m2m_props = [p for p in writable if p.direction is Direction.MANYTOMANY]
+        self.post_update_props = [p for p in writable if p.post_update]
+        self.save_update_props = [p for p in self.rel_list if p.cascade.save_update]
 
     def _fk_paths(self) -> list[FkPath]:
         """Foreign keys of this table that reference a mapped table's whole primary key."""

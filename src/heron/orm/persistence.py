@@ -9,6 +9,7 @@ finalised by the session after every statement succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
@@ -47,9 +48,7 @@ def _bind_procs(dialect: Dialect, columns: list[Column[Any]]) -> list[Callable[[
     return [c.type.bind_processor(dialect) for c in columns]
 
 
-def _python_type_check(
-    mapper: Mapper, key: str, col: Column[Any]
-) -> type | tuple[type, ...] | None:
+def _python_type_check(col: Column[Any]) -> type | tuple[type, ...] | None:
     try:
         pt = col.type.python_type
     except (NotImplementedError, AttributeError):
@@ -61,44 +60,6 @@ def _python_type_check(
     if pt is int:
         return int
     return pt
-
-
-def check_types(
-    mapper: Mapper, keys: list[str], columns: list[Column[Any]], objs: list[Any]
-) -> None:
-    """Reject values of the wrong Python type before anything is sent."""
-    for key, col in zip(keys, columns, strict=True):
-        pt = _python_type_check(mapper, key, col)
-        if pt is None:
-            continue
-        exact = pt if isinstance(pt, type) else None
-        for obj in objs:
-            v = obj.__dict__.get(key)
-            if v is None or type(v) is exact:
-                continue
-            if not isinstance(v, pt) or (
-                isinstance(v, bool) and pt is int and col.type.python_type is not bool
-            ):
-                if isinstance(v, bool) and pt is int:
-                    pass
-                raise exc.FlushError(
-                    f"{type(obj).__name__}.{key} holds {v!r} ({type(v).__name__}), but the "
-                    f"column {_qualname(col)} is {col.type!r} and takes "
-                    f"{col.type.python_type.__name__} values; nothing was written — call "
-                    "`await session.rollback()`, fix the value and flush again"
-                )
-
-
-def _default_for(col: Column[Any], obj: Any) -> tuple[bool, Any]:
-    default = col.default
-    if default is None:
-        return False, None
-    if default.is_clause_element:
-        raise exc.FlushError(
-            f"column {_qualname(col)} has a SQL-expression default, which the "
-            "unit of work does not evaluate; use server_default= for database-side values"
-        )
-    return True, default.value()
 
 
 # -- foreign-key synchronisation -----------------------------------------------
@@ -129,9 +90,7 @@ def pull_many_to_one(state: InstanceState, obj: Any, include_post_update: bool =
     """Copy referenced objects' keys into this row's foreign-key columns."""
     d = obj.__dict__
     committed = state.committed
-    for prop in state.mapper.rel_list:
-        if prop.direction is not Direction.MANYTOONE or prop.viewonly:
-            continue
+    for prop in state.mapper.m2o_props:
         if prop.post_update and not include_post_update:
             continue
         value = d.get(prop.key, NO_VALUE)
@@ -160,9 +119,7 @@ def _sync_pairs(
 
 def push_one_to_many(state: InstanceState, obj: Any, deleting: set[int]) -> None:
     """Give the members of this row's one-to-many collections its key (and NULL to removed ones)."""
-    for prop in state.mapper.rel_list:
-        if prop.direction is not Direction.ONETOMANY or prop.viewonly:
-            continue
+    for prop in state.mapper.o2m_props:
         value = obj.__dict__.get(prop.key, NO_VALUE)
         if value is NO_VALUE:
             continue
@@ -243,45 +200,57 @@ def null_children_of_deleted(state: InstanceState, obj: Any, deleting: set[int])
 
 async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceState]) -> None:
     """INSERT one table's new rows (one level), fetching generated keys and server defaults."""
+    # hot path: benchmarks W1 (insert 10,000 objects). Work is per column
+    # where it can be (C-speed list operations), per row only where it must.
     dialect = ctx.dialect
     objs = [st.obj() for st in states]
     columns = mapper.columns
     auto = mapper.autoincrement_key
-    # which columns each row sends: autoincrement keys left None and server
-    # defaults never set are omitted (and returned); rows split by that shape
-    shapes: dict[tuple[str, ...], list[int]] = {}
+    colset = mapper.column_key_set
+    server_default_keys = mapper.server_default_keys
+    # rows are grouped by which columns they leave to the database: an unset
+    # autoincrement key and unset server-default columns are omitted and returned
+    shapes: dict[frozenset[str], list[int]] = {}
+    empty: frozenset[str] = frozenset()
     for i, obj in enumerate(objs):
         d = obj.__dict__
-        for key, col in columns.items():
-            if key not in d:
-                has, value = _default_for(col, obj)
-                if has:
-                    d[key] = value
-                elif col.server_default is None and key != auto:
+        missing = colset.difference(d)
+        omit = empty
+        if missing:
+            for key in missing:
+                col = columns[key]
+                if col.default is not None:
+                    d[key] = _default_value(col)
+                elif key != auto and key not in server_default_keys:
                     d[key] = None
-        omit = tuple(
-            key
-            for key, col in columns.items()
-            if (key == auto and d.get(key) is None)
-            or (key not in d and col.server_default is not None)
-        )
-        shapes.setdefault(omit, []).append(i)
+            omit = frozenset(k for k in missing if k not in d)
+        if auto is not None and auto not in omit and d.get(auto) is None:
+            omit = omit | {auto}
+        group = shapes.get(omit)
+        if group is None:
+            shapes[omit] = [i]
+        else:
+            group.append(i)
     for omit, idxs in shapes.items():
+        whole = len(idxs) == len(objs)
+        group_objs = objs if whole else [objs[i] for i in idxs]
+        group_states = states if whole else [states[i] for i in idxs]
         send_keys = [k for k in columns if k not in omit]
         send_cols = [columns[k] for k in send_keys]
-        group_objs = [objs[i] for i in idxs]
-        group_states = [states[i] for i in idxs]
-        check_types(mapper, send_keys, send_cols, group_objs)
-        _check_not_null(mapper, send_keys, send_cols, group_objs)
+        dicts = [o.__dict__ for o in group_objs]
+        values = [[d[k] for d in dicts] for k in send_keys]
+        check_column_values(mapper, send_keys, send_cols, values, group_objs)
         procs = _bind_procs(dialect, send_cols)
-        rows = _rows(group_objs, send_keys, procs)
-        ret_keys = list(omit)
+        for i, proc in enumerate(procs):
+            if proc is not None:
+                values[i] = list(map(proc, values[i]))
         generated = auto is not None and auto in omit
+        ret_keys = [k for k in columns if k in omit]
         if ret_keys and not generated:
-            # server defaults only: match rows by primary key
+            # server defaults only: match returned rows by primary key
             ret_keys = list(dict.fromkeys([*mapper.pk_keys, *ret_keys]))
         ret_cols = [columns[k] for k in ret_keys]
-        plans = bulk.insert_plans(dialect, mapper.table, send_cols, rows, ret_cols)
+        plans = bulk.insert_plans(dialect, mapper.table, send_cols, values, len(dicts), ret_cols)
         if not ret_cols:
             for plan in plans:
                 await ctx.run(plan)
@@ -290,51 +259,84 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
         for plan in plans:
             result = await ctx.run(plan)
             returned.extend(result._raw_rows)
-        if len(returned) != len(group_objs):
+        if len(returned) != len(dicts):
             raise exc.FlushError(
                 f"INSERT into {mapper.table.name} returned {len(returned)} rows for "
-                f"{len(group_objs)} objects"
+                f"{len(dicts)} objects"
             )
         if generated:
+            assert auto is not None
             # keys ascend in input order (see sql/bulk.py): sort, then zip
-            pk_index = ret_keys.index(auto)  # type: ignore[arg-type]
-            returned.sort(key=lambda r: r[pk_index])
-            for obj, st, row in zip(group_objs, group_states, returned, strict=True):
-                d = obj.__dict__
-                for k, v in zip(ret_keys, row, strict=True):
-                    d[k] = v
-                ctx.generated_pk.add(id(st))
+            returned.sort(key=itemgetter(ret_keys.index(auto)))
+            if len(ret_keys) == 1:
+                for d, row in zip(dicts, returned, strict=True):
+                    d[auto] = row[0]
+            else:
+                for d, row in zip(dicts, returned, strict=True):
+                    d.update(zip(ret_keys, row, strict=True))
+            ctx.generated_pk.update(map(id, group_states))
         else:
-            by_pk = {tuple(r[: len(mapper.pk_keys)]): r for r in returned}
-            for obj in group_objs:
-                d = obj.__dict__
-                row = by_pk[tuple(d.get(k) for k in mapper.pk_keys)]
-                for k, v in zip(ret_keys, row, strict=True):
-                    d[k] = v
+            npk = len(mapper.pk_keys)
+            by_pk = {tuple(r[:npk]): r for r in returned}
+            for d in dicts:
+                row = by_pk[tuple(d[k] for k in mapper.pk_keys)]
+                d.update(zip(ret_keys, row, strict=True))
     ctx.inserted.extend(states)
 
 
-def _check_not_null(
-    mapper: Mapper, keys: list[str], cols: list[Column[Any]], objs: list[Any]
+def _default_value(col: Column[Any]) -> Any:
+    default = col.default
+    assert default is not None
+    if default.is_clause_element:
+        raise exc.FlushError(
+            f"column {_qualname(col)} has a SQL-expression default, which the unit of "
+            "work does not evaluate; use server_default= for database-side values"
+        )
+    return default.value()
+
+
+def check_column_values(
+    mapper: Mapper,
+    keys: list[str],
+    columns: list[Column[Any]],
+    values: list[list[Any]],
+    objs: list[Any],
 ) -> None:
-    for key, col in zip(keys, cols, strict=True):
-        if col.nullable or col.server_default is not None:
-            continue
-        if col.primary_key and key == mapper.autoincrement_key:
-            continue
-        for obj in objs:
-            if obj.__dict__.get(key) is None:
+    """Reject a wrong Python type or a None in a NOT NULL column before anything is sent.
+
+    Each distinct type is checked once per column (a set of types is cheap to
+    build), so validation stays off the per-row path.
+    """
+    for key, col, vals in zip(keys, columns, values, strict=True):
+        if not col.nullable and col.server_default is None and None in vals:
+            if not (col.primary_key and key == mapper.autoincrement_key):
+                obj = objs[vals.index(None)]
                 rel = _relationship_for_column(mapper, col)
-                hint = (
-                    f"; set {type(obj).__name__}.{rel.key} or {key}"
-                    if rel is not None
-                    else f"; set {type(obj).__name__}.{key}"
-                )
+                hint = f"set {type(obj).__name__}.{rel.key} or {key}" if rel else f"set {key}"
                 raise exc.FlushError(
-                    f"{type(obj).__name__}.{key} is None, but column "
-                    f"{_qualname(col)} is NOT NULL{hint} before flushing "
-                    "(nothing was written)"
+                    f"{type(obj).__name__}.{key} is None, but column {_qualname(col)} is "
+                    f"NOT NULL; {hint} before flushing (nothing was written)"
                 )
+        expected = _python_type_check(col)
+        if expected is None:
+            continue
+        for kind in set(map(type, vals)):
+            if kind is type(None) or _type_ok(kind, expected):
+                continue
+            obj = next(o for o, v in zip(objs, vals, strict=True) if type(v) is kind)
+            value = obj.__dict__.get(key)
+            raise exc.FlushError(
+                f"{type(obj).__name__}.{key} holds {value!r} ({kind.__name__}), but the "
+                f"column {_qualname(col)} is {col.type!r} and takes "
+                f"{col.type.python_type.__name__} values; nothing was written — call "
+                "`await session.rollback()`, fix the value and flush again"
+            )
+
+
+def _type_ok(kind: type, expected: type | tuple[type, ...]) -> bool:
+    if kind is bool and expected is int:
+        return False  # True is an int in Python, never an intended integer value
+    return issubclass(kind, expected)
 
 
 def _relationship_for_column(mapper: Mapper, col: Column[Any]) -> RelationshipProperty | None:
@@ -342,21 +344,6 @@ def _relationship_for_column(mapper: Mapper, col: Column[Any]) -> RelationshipPr
         if prop.direction is Direction.MANYTOONE and any(fk is col for _, fk in prop.pairs):
             return prop
     return None
-
-
-def _rows(
-    objs: list[Any], keys: list[str], procs: list[Callable[[Any], Any] | None]
-) -> list[tuple[Any, ...]]:
-    # hot path: benchmarks W1 (insert 10,000 objects)
-    if not any(procs):
-        return [tuple(map(obj.__dict__.get, keys)) for obj in objs]
-    out = []
-    for obj in objs:
-        get = obj.__dict__.get
-        out.append(
-            tuple(p(get(k)) if p is not None else get(k) for k, p in zip(keys, procs, strict=True))
-        )
-    return out
 
 
 async def update_groups(
@@ -374,8 +361,8 @@ async def update_groups(
         mapper = mappers[mid]
         set_cols = [mapper.columns[k] for k in keys]
         objs = [obj for _, obj in members]
-        check_types(mapper, list(keys), set_cols, objs)
-        _check_not_null(mapper, list(keys), set_cols, objs)
+        values = [[o.__dict__.get(k) for o in objs] for k in keys]
+        check_column_values(mapper, list(keys), set_cols, values, objs)
         pk_cols = mapper.primary_key
         procs = _bind_procs(dialect, set_cols)
         pk_procs = _bind_procs(dialect, pk_cols)
@@ -462,7 +449,8 @@ async def association_rows(
                 await ctx.run(plan)
     for sec, cols, rows in adds.values():
         if rows:
-            for plan in bulk.insert_plans(dialect, sec, cols, list(rows)):
+            columns = [list(v) for v in zip(*rows, strict=True)]
+            for plan in bulk.insert_plans(dialect, sec, cols, columns, len(rows)):
                 await ctx.run(plan)
 
 

@@ -21,7 +21,7 @@ from heron.engine.result import AsyncResult, AsyncScalarResult, Result
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
-from heron.orm.instrumentation import InstrumentedList, install_loaded_collection
+from heron.orm.instrumentation import install_loaded_collection
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
 from heron.orm.loaders import LoadTree, apply_eager
 from heron.orm.loading import entity_positions, loader_for
@@ -268,11 +268,12 @@ class Session:
 
     def _cascade(self, obj: object, st: InstanceState, kind: str, seen: set[int]) -> None:
         d = obj.__dict__
-        for prop in (
-            st.mapper.rel_list
-            if st.mapper.registry.configured
-            else st.mapper.relationships.values()
-        ):
+        mapper = st.mapper
+        if kind == "save_update" and mapper.registry.configured:
+            props: Any = mapper.save_update_props
+        else:
+            props = mapper.rel_list if mapper.registry.configured else mapper.relationships.values()
+        for prop in props:
             if not getattr(prop.cascade, kind):
                 continue
             value = d.get(prop.key, NO_VALUE)
@@ -309,6 +310,7 @@ class Session:
         self._cascade(obj, st, "expunge", {id(obj)})
 
     def _expunge_state(self, st: InstanceState, obj: object) -> None:
+        st.insert_order = 0
         self._new.pop(st, None)
         self._deleted.pop(st, None)
         self._strong.pop(st, None)
@@ -320,8 +322,10 @@ class Session:
         """Detach every object from the session."""
         for st in list(self._identity.values()):
             st.session = None
+            st.insert_order = 0
         for st in list(self._new):
             st.session = None
+            st.insert_order = 0
         self._identity.clear()
         self._new.clear()
         self._deleted.clear()
@@ -427,7 +431,11 @@ class Session:
         # save-update cascade over pending and modified objects
         seen: set[int] = set()
         for st, obj in list(self._new.items()) + list(self._strong.items()):
-            if st.session is self and st not in self._deleted:
+            props = st.mapper.save_update_props
+            if not props:
+                continue
+            d = obj.__dict__
+            if any(p.key in d for p in props) and st.session is self and st not in self._deleted:
                 self._cascade(obj, st, "save_update", seen)
         deleting_ids = {id(s) for s in self._deleted}
         for child in uow.orphans(list(self._strong), deleting_ids):
@@ -458,11 +466,13 @@ class Session:
         # inserts, level by level: parents before children
         for level in uow.insert_levels(new_states):
             for mapper, states in level:
-                for st in states:
-                    persistence.pull_many_to_one(st, st.obj())
+                if mapper.m2o_props:
+                    for st in states:
+                        persistence.pull_many_to_one(st, st.obj())
                 await persistence.insert_group(ctx, mapper, states)
-                for st in states:
-                    persistence.push_one_to_many(st, st.obj(), deleting_ids)
+                if mapper.o2m_props:
+                    for st in states:
+                        persistence.push_one_to_many(st, st.obj(), deleting_ids)
         # updates (including keys set by the inserts above)
         dirty = []
         for st, obj in list(self._strong.items()):
@@ -473,26 +483,23 @@ class Session:
                 dirty.append((st, obj, changes))
         if dirty:
             await persistence.update_groups(ctx, dirty)
-        post = [(st, st.obj()) for st in new_states] + [
+        post = [(st, st.obj()) for st in new_states if st.mapper.post_update_props] + [
             (st, obj)
             for st, obj in self._strong.items()
-            if st.key is not None and id(st) not in deleting_ids
+            if st.key is not None and id(st) not in deleting_ids and st.mapper.post_update_props
         ]
-        if any(p.post_update for st, _ in post for p in st.mapper.rel_list):
-            await persistence.post_updates(
-                ctx,
-                [(s, o) for s, o in post if any(p.post_update for p in s.mapper.rel_list)],
-                nulling=False,
-            )
-        touched = [(st, st.obj()) for st in new_states] + [
-            (st, obj) for st, obj in self._strong.items() if st.key is not None
+        if post:
+            await persistence.post_updates(ctx, post, nulling=False)
+        touched = [(st, st.obj()) for st in new_states if st.mapper.m2m_props] + [
+            (st, obj)
+            for st, obj in self._strong.items()
+            if st.key is not None and st.mapper.m2m_props
         ]
-        await persistence.association_rows(ctx, touched, deleting)
+        if touched:
+            await persistence.association_rows(ctx, touched, deleting)
         if deleting:
             live = [s for s in deleting if s.key is not None]
-            with_post = [
-                (s, s.obj()) for s in live if any(p.post_update for p in s.mapper.rel_list)
-            ]
+            with_post = [(s, s.obj()) for s in live if s.mapper.post_update_props]
             if with_post:
                 await persistence.post_updates(ctx, with_post, nulling=True)
             await persistence.clear_associations(ctx, live)
@@ -510,27 +517,36 @@ class Session:
                 s: o for s, o in self._strong.items() if s.key is None or s in self._deleted
             }
             return
+        # hot path: benchmarks W1. A row inserted just now has no related rows
+        # beyond those the session links to it, so its untouched collections
+        # read as empty (RelationshipAttribute checks insert_order).
         identity = self._identity
+        generated = ctx.generated_pk
+        gc_callback = self._gc_callback
+        new = self._new
         for st in ctx.inserted:
             obj = st.obj()
-            st.committed = None
             st.modified = False
             st.pending_backrefs = None
             d = obj.__dict__
-            # a row inserted just now has no related rows beyond those the
-            # session already links to it: untouched collections start empty
-            for prop in st.mapper.rel_list:
-                if prop.key not in d and prop.direction is not Direction.MANYTOONE:
-                    d[prop.key] = InstrumentedList(obj, prop) if prop.uselist else None
-            key = (st.mapper.class_, st.mapper.identity_of(obj))
+            mapper = st.mapper
+            pk_keys = mapper.pk_keys
+            if len(pk_keys) == 1:
+                key: tuple[Any, ...] = (mapper.class_, (d[pk_keys[0]],))
+            else:
+                key = (mapper.class_, tuple([d[k] for k in pk_keys]))
             st.key = key
-            st.db_generated_pk = id(st) in ctx.generated_pk
-            ref = _ObjRef(obj, self._gc_callback)
+            st.db_generated_pk = id(st) in generated
+            ref = _ObjRef(obj, gc_callback)
             ref.state = st
             st.obj = ref
             identity[key] = st
-            self._new.pop(st, None)
-            self._txn_inserted.append(st)
+        if len(new) == len(ctx.inserted):
+            new.clear()
+        else:
+            for st in ctx.inserted:
+                new.pop(st, None)
+        self._txn_inserted.extend(ctx.inserted)
         for st in ctx.deleted:
             obj = st.obj()
             st.deleted_flushed = True
@@ -796,6 +812,7 @@ class Session:
                 raise exc.ArgumentError(
                     f"{type(obj).__name__} has no mapped attribute {name!r} to expire"
                 )
+        st.insert_order = 0  # collections may have gained rows: no longer known-empty
         expired = st.expired_keys or set()
         for key in keys:
             if key in pk:

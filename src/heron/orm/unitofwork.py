@@ -44,15 +44,15 @@ def insert_levels(
     indegree: dict[int, int] = {}
     any_edge = False
     for st in new_states:
-        rels = st.mapper.rel_list
-        if not rels:
+        mapper = st.mapper
+        if not mapper.m2o_props and not mapper.o2m_props:
             continue
         obj = st.obj()
         if obj is None:
             continue
         d = obj.__dict__
-        for prop in rels:
-            if prop.post_update or prop.viewonly or prop.direction is Direction.MANYTOMANY:
+        for prop in mapper.m2o_props + mapper.o2m_props:
+            if prop.post_update:
                 continue
             value = d.get(prop.key, NO_VALUE)
             if value is NO_VALUE or value is None:

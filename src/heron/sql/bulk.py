@@ -7,7 +7,7 @@ SQL text, and hence the prepared statement, is the same whatever the row
 count; elsewhere rows go in fixed-size multi-row batches (the last batch may
 be shorter). Values are always bound parameters.
 
-Generated keys: ``insert_plans(..., order_by_ordinal=True)`` inserts rows in
+Generated keys: ``insert_plans(..., returning=...)`` inserts rows in
 their input order (``INSERT ... SELECT ... ORDER BY ordinality`` on
 PostgreSQL, one ``VALUES`` list on SQLite), so identity/serial/rowid values
 ascend in input order and the caller matches keys by sorting them.
@@ -93,13 +93,15 @@ def insert_plans(
     dialect: Dialect,
     table: Table,
     columns: Sequence[Column[Any]],
-    rows: Sequence[Sequence[Any]],
+    values: Sequence[Sequence[Any]],
+    count: int,
     returning: Sequence[Column[Any]] = (),
 ) -> list[ExecutionPlan]:
-    """Plans inserting ``rows`` (tuples in ``columns`` order; values already bound-processed).
+    """Plans inserting ``count`` rows given column-major ``values`` (one list per column).
 
-    With ``returning``, each plan returns those columns, rows inserted in input
-    order so generated keys ascend in input order.
+    Values are already bind-processed. With ``returning``, each plan returns
+    those columns, rows inserted in input order so generated keys ascend in
+    input order.
     """
     tname = _table(dialect, table)
     cols = ", ".join(_q(dialect, _name(c)) for c in columns)
@@ -115,26 +117,27 @@ def insert_plans(
         sql = f"INSERT INTO {tname} DEFAULT VALUES{ret}"
         return [
             ExecutionPlan(sql, [], returns_rows=bool(returning), keys=keys, processors=procs)
-            for _ in rows
+            for _ in range(count)
         ]
     if dialect.supports_unnest:
         n = len(columns)
-        arrays = [[row[i] for row in rows] for i in range(n)]
         casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(columns))
         aliases = ", ".join(f"c{i}" for i in range(n))
         sql = (
             f"INSERT INTO {tname} ({cols}) SELECT {aliases} FROM unnest({casts}) "
             f"WITH ORDINALITY AS v({aliases}, o) ORDER BY o{ret}"
         )
+        arrays = [v if isinstance(v, list) else list(v) for v in values]
         return [
             ExecutionPlan(sql, arrays, returns_rows=bool(returning), keys=keys, processors=procs)
         ]
+    rows = list(zip(*values, strict=True))
     plans = []
     size = batch_size(dialect, len(columns))
     one = "(" + ", ".join("?" for _ in columns) + ")"
     for chunk in _chunks(rows, size):
-        values = ", ".join(one for _ in chunk)
-        sql = f"INSERT INTO {tname} ({cols}) VALUES {values}{ret}"
+        marks = ", ".join(one for _ in chunk)
+        sql = f"INSERT INTO {tname} ({cols}) VALUES {marks}{ret}"
         params = [v for row in chunk for v in row]
         plans.append(
             ExecutionPlan(sql, params, returns_rows=bool(returning), keys=keys, processors=procs)

@@ -244,6 +244,9 @@ async def drop_all(
         dialect = _dialect_of(conn)
         ordered, cyclic = split_cycles(chosen)
         existing = await existing_tables(conn, ordered) if checkfirst else None
+        if cyclic:
+            for sql in compiler_for(dialect).drop_cycle_preamble():
+                await conn.exec_driver_sql(sql)
         if dialect.supports_alter_add_constraint:
             for constraint in cyclic:
                 table = constraint.table

@@ -352,7 +352,7 @@ class ForeignKey:
             table = tables.get(f"{owner.schema}.{table_name}")
         if table is None:
             raise ArgumentError(
-                f"ForeignKey({spec!r}) on {owner.name}.{parent.name if parent else '?'}: "
+                f"ForeignKey({spec!r}) on {owner.name}.{parent.name if parent is not None else '?'}: "
                 f"no table {table_name!r} in this MetaData (tables: "
                 f"{', '.join(sorted(tables)) or 'none'}); define it or fix the name"
             )
@@ -361,7 +361,7 @@ class ForeignKey:
             target = table.c.get(column_name)
         if target is None:
             raise ArgumentError(
-                f"ForeignKey({spec!r}) on {owner.name}.{parent.name if parent else '?'}: table "
+                f"ForeignKey({spec!r}) on {owner.name}.{parent.name if parent is not None else '?'}: table "
                 f"{table.name!r} has no column {column_name!r} (columns: "
                 f"{', '.join(c.name or '?' for c in table.c)})"
             )
@@ -518,16 +518,17 @@ class Index:
         self._pending = expressions
         self.table: Table | None = None
         self.expressions: list[ColumnElement[Any]] = []
-        table = next(
-            (
-                getattr(_maybe_element(e), "table", None)
-                for e in expressions
-                if isinstance(getattr(_maybe_element(e), "table", None), Table)
-            ),
-            None,
-        )
-        if table is not None:
-            table._add_index(self)
+        # Built from columns of an existing table: attach to it right away.
+        for expression in expressions:
+            if isinstance(expression, str):
+                continue
+            owner = next(
+                (f for f in coerce_expression(expression)._from_objects if isinstance(f, Table)),
+                None,
+            )
+            if owner is not None:
+                owner._add_index(self)
+                break
 
     def _attach(self, table: Table) -> None:
         self.table = table
@@ -542,10 +543,6 @@ class Index:
 
     def __repr__(self) -> str:
         return f"Index({self.name!r})"
-
-
-def _maybe_element(obj: Any) -> Any:
-    return obj.__clause_element__() if hasattr(obj, "__clause_element__") else obj
 
 
 class Table(FromClause):

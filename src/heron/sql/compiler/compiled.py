@@ -255,7 +255,8 @@ def statement_key(stmt: Any, params: Mapping[str, Any] | None) -> tuple[Any, tup
     occurs twice (a reused expression, an anonymous alias referenced twice),
     because then the template must read one value for two placeholders.
     """
-    memo = stmt.__dict__.get("_skey")
+    state = getattr(stmt, "__dict__", None)
+    memo = state.get("_skey") if state is not None else None
     param_dependent = getattr(stmt, "_is_dml", False) and params
     if memo is not None and not param_dependent:
         return memo  # type: ignore[no-any-return]
@@ -271,7 +272,8 @@ def statement_key(stmt: Any, params: Mapping[str, Any] | None) -> tuple[Any, tup
         assert params is not None
         return (key, tuple(params)), binds
     result = (key, binds)
-    stmt.__dict__["_skey"] = result
+    if state is not None:
+        state["_skey"] = result
     return result
 
 

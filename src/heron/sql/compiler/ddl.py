@@ -47,6 +47,11 @@ class DDLCompilerMixin:
         """SQL (with ``:name`` parameters) listing table names in ``schema``."""
         raise NotImplementedError
 
+    @classmethod
+    def drop_cycle_preamble(cls) -> list[str]:
+        """Statements run before dropping tables whose foreign keys form a cycle."""
+        return []
+
     def visit_create_table(self, create: CreateTable, **kw: Any) -> str:
         table = create.element
         autoinc = table.autoincrement_column

@@ -26,6 +26,13 @@ class SqliteCompiler(SQLCompiler):
         master = f'"{schema}".sqlite_master' if schema else "sqlite_master"
         return f"SELECT name FROM {master} WHERE type = 'table'", None
 
+    @classmethod
+    def drop_cycle_preamble(cls) -> list[str]:
+        # Tables in a cycle cannot be dropped one by one while rows reference
+        # each other; deferring the checks to COMMIT (when all are gone) works
+        # inside a transaction, unlike PRAGMA foreign_keys.
+        return ["PRAGMA defer_foreign_keys = ON"]
+
     def render_ilike(self, binary: BinaryExpression[Any]) -> str:
         # No ILIKE in SQLite: compare lower-cased (ASCII-only, like SQLite's LOWER).
         left = self.process(binary.left)
