@@ -298,7 +298,13 @@ class DeclarativeBase:
         if mapper.registry.configured is False:
             mapper.registry.configure()
         cls = type(self)
+        d = self.__dict__
+        # a new object has no state yet: column values go straight in (no history)
+        columns = mapper.column_key_set if STATE_KEY not in d else frozenset()
         for key, value in kwargs.items():
+            if key in columns:
+                d[key] = value
+                continue
             if key not in mapper.all_attribute_keys and not hasattr(cls, key):
                 raise TypeError(
                     f"{key!r} is an invalid keyword argument for {cls.__name__}; "

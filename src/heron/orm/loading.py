@@ -31,15 +31,6 @@ def new_state(obj: Any, mapper: Mapper, key: tuple[Any, ...], session: Session) 
     st.mapper = mapper
     st.key = key
     st.session = session
-    st.committed = None
-    st.modified = False
-    st.expired_keys = None
-    st.deleted_flushed = False
-    st.db_generated_pk = False
-    st.insert_order = 0
-    st.pending_backrefs = None
-    st.raise_keys = None
-    st.load_batch = None
     return st
 
 
@@ -83,6 +74,7 @@ def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader
     src = f"""
 def load(rows, session, overwrite):
     identity = session._identity
+    callback = session._gc_callback
     out = []
     append = out.append
     for row in rows:
@@ -101,7 +93,13 @@ def load(rows, session, overwrite):
         obj = new(cls)
         d = obj.__dict__
 {stores}
-        st = new_state(obj, mapper, key, session)
+        st = new_state_obj(State)
+        ref = ObjRef(obj, callback)
+        ref.state = st
+        st.obj = ref
+        st.mapper = mapper
+        st.key = key
+        st.session = session
         d[STATE_KEY] = st
         identity[key] = st
         append(obj)
@@ -111,7 +109,9 @@ def load(rows, session, overwrite):
         "cls": mapper.class_,
         "mapper": mapper,
         "new": object.__new__,
-        "new_state": new_state,
+        "new_state_obj": object.__new__,
+        "State": InstanceState,
+        "ObjRef": _ObjRef,
         "refresh_existing": refresh_existing,
         "STATE_KEY": STATE_KEY,
     }

@@ -212,18 +212,27 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
     # autoincrement key and unset server-default columns are omitted and returned
     shapes: dict[frozenset[str], list[int]] = {}
     empty: frozenset[str] = frozenset()
+    # rows almost always share one shape: remember the last one's plan
+    last_missing: frozenset[str] | None = None
+    last_omit = empty
+    last_fill: list[tuple[str, Column[Any]]] = []
+    database_side = server_default_keys | ({auto} if auto is not None else set())
     for i, obj in enumerate(objs):
         d = obj.__dict__
         missing = colset.difference(d)
-        omit = empty
-        if missing:
-            for key in missing:
-                col = columns[key]
-                if col.default is not None:
-                    d[key] = _default_value(col)
-                elif key != auto and key not in server_default_keys:
-                    d[key] = None
-            omit = frozenset(k for k in missing if k not in d)
+        if missing != last_missing:
+            last_missing = missing
+            last_fill = [
+                (k, columns[k])
+                for k in missing
+                if columns[k].default is not None or k not in database_side
+            ]
+            last_omit = frozenset(
+                k for k in missing if columns[k].default is None and k in database_side
+            )
+        for key, col in last_fill:
+            d[key] = None if col.default is None else _default_value(col)
+        omit = last_omit
         if auto is not None and auto not in omit and d.get(auto) is None:
             omit = omit | {auto}
         group = shapes.get(omit)

@@ -222,6 +222,22 @@ class Session:
         if id(obj) in seen:
             return
         seen.add(id(obj))
+        # hot path: benchmarks W1 (add_all of 10,000 new objects)
+        d = getattr(obj, "__dict__", None)
+        st = d.get(STATE_KEY) if d is not None else None
+        if st is None and d is not None:
+            mapper = getattr(type(obj), "__mapper__", None)
+            if mapper is not None and mapper.registry.configured:
+                st = InstanceState(obj, mapper, self._gc_callback)
+                d[STATE_KEY] = st
+                self._insert_counter += 1
+                st.insert_order = self._insert_counter
+                st.session = self
+                self._new[st] = obj
+                props = mapper.save_update_props
+                if props and any(p.key in d for p in props):
+                    self._cascade(obj, st, "save_update", seen)
+                return
         try:
             st = instance_state(obj)
         except exc.ArgumentError:
@@ -526,8 +542,10 @@ class Session:
         new = self._new
         for st in ctx.inserted:
             obj = st.obj()
-            st.modified = False
-            st.pending_backrefs = None
+            if st.modified:
+                st.modified = False
+            if st.pending_backrefs is not None:
+                st.pending_backrefs = None
             d = obj.__dict__
             mapper = st.mapper
             pk_keys = mapper.pk_keys
@@ -536,10 +554,12 @@ class Session:
             else:
                 key = (mapper.class_, tuple([d[k] for k in pk_keys]))
             st.key = key
-            st.db_generated_pk = id(st) in generated
-            ref = _ObjRef(obj, gc_callback)
-            ref.state = st
-            st.obj = ref
+            if id(st) in generated:
+                st.db_generated_pk = True
+            if st.obj.__callback__ is not gc_callback:
+                ref = _ObjRef(obj, gc_callback)
+                ref.state = st
+                st.obj = ref
             identity[key] = st
         if len(new) == len(ctx.inserted):
             new.clear()
@@ -1083,6 +1103,9 @@ class Session:
             result = await conn.execute(stmt, params)
             loader = loader_for(mapper, entity_positions(mapper, 0))
             objs = loader(result._raw_rows, self, populate_existing)
+            if objs and mapper.has_eager:
+                # relationship(lazy="selectin"/"joined") defaults apply to get() too
+                await apply_eager(self, mapper, objs, None)
             return objs[0] if objs else None
         finally:
             self._leave()

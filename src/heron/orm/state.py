@@ -135,41 +135,37 @@ class InstanceState:
     deletion was flushed.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "committed",
-        "db_generated_pk",
-        "deleted_flushed",
-        "expired_keys",
-        "insert_order",
-        "key",
-        "load_batch",
-        "mapper",
-        "modified",
-        "obj",
-        "pending_backrefs",
-        "raise_keys",
-        "session",
-    )
+    # Only the four fields every state sets are slots. The rest are class-level
+    # defaults: an instance gets its own (lazily created) __dict__ only when
+    # one of them is first written, so loading 10,000 rows sets four fields
+    # per state (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
+    __slots__ = ("__dict__", "__weakref__", "key", "mapper", "obj", "session")
 
-    def __init__(self, obj: object, mapper: Mapper) -> None:
-        self.obj: weakref.ref[Any] = weakref.ref(obj)
+    # attribute key -> value before the first unflushed change
+    committed: dict[str, Any] | None = None
+    modified: bool = False
+    expired_keys: set[str] | None = None
+    deleted_flushed: bool = False
+    db_generated_pk: bool = False
+    # > 0 for rows this session inserted (their collections start known-empty)
+    insert_order: int = 0
+    # relationship key -> list of ("append"|"remove", obj) applied when loaded
+    pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
+    # relationship keys a raiseload() option forbids loading
+    raise_keys: set[str] | None = None
+    # (query token, object count) when the session's N+1 guard is on
+    load_batch: tuple[int, int] | None = None
+
+    def __init__(self, obj: object, mapper: Mapper, callback: Any = None) -> None:
+        if callback is None:
+            self.obj: weakref.ref[Any] = weakref.ref(obj)
+        else:
+            ref = _ObjRef(obj, callback)
+            ref.state = self
+            self.obj = ref
         self.mapper = mapper
         self.key: tuple[Any, ...] | None = None
         self.session: Session | None = None
-        # attribute key -> value before the first unflushed change
-        self.committed: dict[str, Any] | None = None
-        self.modified = False
-        self.expired_keys: set[str] | None = None
-        self.deleted_flushed = False
-        self.db_generated_pk = False
-        self.insert_order = 0
-        # relationship key -> list of ("append"|"remove", obj) applied when loaded
-        self.pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
-        # relationship keys a raiseload() option forbids loading
-        self.raise_keys: set[str] | None = None
-        # (query token, object count) when the session's N+1 guard is on
-        self.load_batch: tuple[int, int] | None = None
 
     # -- the five states ---------------------------------------------------
     @property

@@ -9,6 +9,7 @@ itself to the compiler module (installed as ``_plan_hook`` when
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
@@ -19,6 +20,33 @@ if TYPE_CHECKING:
     from heron.engine.interfaces import ExecutionPlan
 
 C = TypeVar("C")
+
+# -- shapes ----------------------------------------------------------------------------
+# Every construct's cache key is a small int naming its SHAPE: the tuple
+# (kind, child shape ids, identifiers, types) is interned here when the node is
+# built. Equal shapes share one id, so a statement's key is a short tuple of
+# ints: hashing and comparing it on a cache hit costs next to nothing,
+# whatever the statement's size (benchmarks/bench_compile.py). Ids come from
+# a counter and are never reused, so the table may be dropped when it grows
+# too big: shapes then get new ids and at worst compile once more.
+_SHAPES: dict[Any, int] = {}
+_SHAPE_LIMIT = 250_000
+_next_id = itertools.count(1).__next__
+
+
+def shape(*key: Any) -> int:
+    """The shape id of ``key`` (shape ids of children, names, flags: all hashable)."""
+    found = _SHAPES.get(key)
+    if found is None:
+        if len(_SHAPES) >= _SHAPE_LIMIT:
+            _SHAPES.clear()
+        found = _SHAPES[key] = _next_id()
+    return found
+
+
+def new_identity() -> int:
+    """A shape id of its own, for objects whose identity is their shape (Table, Column)."""
+    return _next_id()
 
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 

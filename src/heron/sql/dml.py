@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron.exc import ArgumentError
-from heron.sql.base import ColumnCollection, Executable, unknown_name_error
+from heron.sql.base import ColumnCollection, Executable, shape, unknown_name_error
 from heron.sql.elements import (
     _EMPTY,
     BindParameter,
@@ -282,7 +282,7 @@ class Insert(DMLBase):
                 parts.append("nothing")
         parts.append(tuple(r._key for r in self._returning))
         binds = binds + _concat_binds(self._returning)
-        return tuple(parts), binds
+        return shape(*parts), binds
 
 
 class _ExcludedTable(FromClause):
@@ -292,7 +292,7 @@ class _ExcludedTable(FromClause):
 
     def __init__(self) -> None:
         self.name = "excluded"
-        self._key = ("excluded",)
+        self._key = shape("excluded",)
         self._binds = _EMPTY
         self._columns = ColumnCollection()
 
@@ -362,7 +362,7 @@ class Update(_WhereMixin):
         return new
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        key = (
+        key = shape(
             "update",
             self.table._key,
             tuple((k, v._key) for k, (_, v) in self._values.items()),
@@ -391,7 +391,7 @@ class Delete(_WhereMixin):
     __visit_name__ = "delete"
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        key = (
+        key = shape(
             "delete",
             self.table._key,
             tuple(w._key for w in self._where),

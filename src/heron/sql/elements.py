@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from heron.exc import ArgumentError
 from heron.sql import operators as ops
-from heron.sql.base import Executable
+from heron.sql.base import Executable, shape
 from heron.sql.types import (
     Boolean,
     NullType,
@@ -328,7 +328,7 @@ class ColumnClause(ColumnElement[T]):
         self.name = name
         self.type = to_instance(type_)
         self.table = table
-        self._key = ("column", name, self.type._key, table._key if table is not None else None)
+        self._key = shape("column", name, self.type._key, table._key if table is not None else None)
         self._binds = table._binds if table is not None else _EMPTY
 
     @property
@@ -363,7 +363,7 @@ class DerivedColumn(ColumnElement[T]):
         self.key = key
         self.element = element
         self.type = element.type
-        self._key = ("dcol", table._key, name)
+        self._key = shape("dcol", table._key, name)
         self._binds = table._binds
 
     @property
@@ -423,7 +423,7 @@ class BindParameter(ColumnElement[T]):
         self.named = named
         self.expanding = expanding
         self.transform = transform
-        self._key = ("bind", key if named else None, type_._key, expanding, transform)
+        self._key = shape("bind", key if named else None, type_._key, expanding, transform)
         self._binds = (self,)
 
 
@@ -464,7 +464,7 @@ class _Keyword(ColumnElement[T]):
     def __init__(self, keyword: str, type_: TypeEngine[Any]) -> None:
         self.keyword = keyword
         self.type = type_
-        self._key = ("kw", keyword)
+        self._key = shape("kw", keyword)
         self._binds = _EMPTY
 
 
@@ -497,7 +497,7 @@ class ClauseList(ClauseElement):
     def __init__(self, clauses: Sequence[ClauseElement], separator: str = ", ") -> None:
         self.clauses = tuple(clauses)
         self.separator = separator
-        self._key = ("list", separator, *[c._key for c in self.clauses])
+        self._key = shape("list", separator, *[c._key for c in self.clauses])
         self._binds = _concat_binds(self.clauses)
 
     def _children(self) -> Iterable[ClauseElement]:
@@ -530,9 +530,9 @@ class BinaryExpression(ColumnElement[T]):
         self.type = type_
         self.custom = custom
         if custom:
-            self._key = (operator, left._key, right._key, type_._key)
+            self._key = shape(operator, left._key, right._key, type_._key)
         else:
-            self._key = (operator, left._key, right._key)
+            self._key = shape(operator, left._key, right._key)
         lb = left._binds
         rb = right._binds
         self._binds = lb + rb if rb else lb
@@ -558,7 +558,7 @@ class BooleanClauseList(ColumnElement[bool]):
         self.operator = operator
         self.clauses = tuple(clauses)
         self.type = _BOOLEAN
-        self._key = (operator, *[c._key for c in self.clauses])
+        self._key = shape(operator, *[c._key for c in self.clauses])
         self._binds = _concat_binds(self.clauses)
 
     def _children(self) -> Iterable[ClauseElement]:
@@ -583,7 +583,7 @@ class UnaryExpression(ColumnElement[T]):
         self.operator = operator
         self.modifier = modifier
         self.type = type_ if type_ is not None else getattr(element, "type", None) or _NULLTYPE
-        self._key = ("unary", operator, modifier, element._key)
+        self._key = shape("unary", operator, modifier, element._key)
         self._binds = element._binds
 
     def _children(self) -> Iterable[ClauseElement]:
@@ -607,7 +607,7 @@ class Label(ColumnElement[T]):
         self.name = name
         self.element = element
         self.type = element.type or _NULLTYPE
-        self._key = ("label", name, element._key)
+        self._key = shape("label", name, element._key)
         self._binds = element._binds
 
     @property
@@ -631,7 +631,7 @@ class Cast(ColumnElement[T]):
     def __init__(self, element: Any, type_: Any) -> None:
         self.type = to_instance(type_)
         self.element = _value(None, element, self.type)
-        self._key = ("cast", self.element._key, self.type._key)
+        self._key = shape("cast", self.element._key, self.type._key)
         self._binds = self.element._binds
 
     @property
@@ -676,7 +676,7 @@ class Case(ColumnElement[T]):
             parts += (cond, result)
         if else_ is not None:
             parts.append(else_)
-        self._key = (
+        self._key = shape(
             "case",
             value is not None,
             else_ is not None,
@@ -744,7 +744,7 @@ class Tuple(ColumnElement[Any]):
     def __init__(self, *clauses: Any) -> None:
         self.clauses = tuple(coerce_expression(c) for c in clauses)
         self.type = _NULLTYPE
-        self._key = ("tuple", *[c._key for c in self.clauses])
+        self._key = shape("tuple", *[c._key for c in self.clauses])
         self._binds = _concat_binds(self.clauses)
 
     def _children(self) -> Iterable[ClauseElement]:
@@ -774,7 +774,7 @@ class InList(ColumnElement[bool]):
         self.negate = negate
         self.type = _BOOLEAN
         empty = param.value is not NO_VALUE and not param.value
-        self._key = ("in", negate, empty, left._key, param._key)
+        self._key = shape("in", negate, empty, left._key, param._key)
         self._binds = left._binds + param._binds
 
     @property
@@ -798,7 +798,7 @@ class Over(ColumnElement[T]):
         self.order_by = tuple(coerce_order_by(c) for c in _as_tuple(order_by))
         self.type = element.type
         parts = (element, *self.partition_by, *self.order_by)
-        self._key = ("over", len(self.partition_by), *[p._key for p in parts])
+        self._key = shape("over", len(self.partition_by), *[p._key for p in parts])
         self._binds = _concat_binds(parts)
 
     @property
@@ -844,7 +844,7 @@ class TextClause(Executable, ColumnElement[Any]):
         self.bind_map = bind_map
         self.type = _NULLTYPE
         found = [p for p in parts if isinstance(p, BindParameter)]
-        self._key = ("text", text, *[b._key for b in found])
+        self._key = shape("text", text, *[b._key for b in found])
         self._binds = tuple(found)
 
     def bindparams(self, *binds: BindParameter[Any], **values: Any) -> TextClause:
@@ -1071,7 +1071,7 @@ class LikeAffix(ColumnElement[bool]):
         self.right = right
         self.kind = kind
         self.type = _BOOLEAN
-        self._key = ("affix", kind, left._key, right._key)
+        self._key = shape("affix", kind, left._key, right._key)
         self._binds = left._binds + right._binds
 
     def _children(self) -> Iterable[ClauseElement]:
@@ -1178,7 +1178,7 @@ class _LabelReference(ColumnElement[Any]):
     def __init__(self, name: str) -> None:
         self.name = name
         self.type = _NULLTYPE
-        self._key = ("labelref", name)
+        self._key = shape("labelref", name)
         self._binds = _EMPTY
 
 
@@ -1213,6 +1213,36 @@ def _concat_binds(elements: Iterable[ClauseElement]) -> tuple[Any, ...]:
         if b:
             binds = binds + b if binds else b
     return binds
+
+
+class Group(tuple[Any, ...]):
+    """A statement part (WHERE terms, columns...) with its shape ids and binds precomputed.
+
+    Attributes:
+        key: the elements' shape ids, in order.
+        binds: the elements' binds, concatenated in order.
+    """
+
+    key: tuple[int, ...]
+    binds: tuple[Any, ...]
+
+
+def group(elements: Iterable[ClauseElement], base: Group | None = None) -> Group:
+    """A Group of ``base``'s elements followed by ``elements``."""
+    added = tuple(elements)
+    if base is None or not base:
+        result = Group(added)
+        result.key = tuple([e._key for e in added])
+        result.binds = _concat_binds(added)
+        return result
+    result = Group((*base, *added))
+    result.key = base.key + tuple([e._key for e in added])
+    more = _concat_binds(added)
+    result.binds = base.binds + more if more else base.binds
+    return result
+
+
+EMPTY_GROUP = group(())
 
 
 def iter_binds(element: ClauseElement) -> Iterator[BindParameter[Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from heron.sql.base import shape
 from heron.sql.elements import (
     ClauseElement,
     ColumnElement,
@@ -50,7 +51,7 @@ class Function(ColumnElement[Any]):
             self.type = to_instance(type_)
         else:
             self.type = _result_type(name.lower(), self.clauses)
-        self._key = ("fn", name, self.type._key, *[c._key for c in self.clauses])
+        self._key = shape("fn", name, self.type._key, *[c._key for c in self.clauses])
         self._binds = _concat_binds(self.clauses)
 
     @property

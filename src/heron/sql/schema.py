@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from heron.exc import ArgumentError
 from heron.sql import ddl
-from heron.sql.base import ColumnCollection
+from heron.sql.base import ColumnCollection, new_identity
 from heron.sql.elements import (
     ClauseElement,
     ColumnClause,
@@ -182,7 +182,7 @@ class Column(ColumnElement[T]):
                     "or CheckConstraint objects (use keywords for the rest)"
                 )
         # A schema column stands for itself in cache keys.
-        self._key = self
+        self._key = new_identity()
         self._binds = _EMPTY
 
     def _add_foreign_key(self, fk: ForeignKey) -> None:
@@ -588,7 +588,7 @@ class Table(FromClause):
                 f"table {self.fullname!r} is already defined in this MetaData; "
                 "use another MetaData or name"
             )
-        self._key = self
+        self._key = new_identity()
         self._binds = _EMPTY
         self._columns = ColumnCollection()
         self.primary_key = PrimaryKeyConstraint()

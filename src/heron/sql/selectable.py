@@ -13,11 +13,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from heron.exc import ArgumentError
-from heron.sql.base import ColumnCollection, Executable, unknown_name_error
+from heron.sql.base import ColumnCollection, Executable, shape, unknown_name_error
 from heron.sql.elements import (
     _BOOLEAN,
     _EMPTY,
+    EMPTY_GROUP,
     BindParameter,
+    Group,
     ClauseElement,
     ColumnElement,
     DerivedColumn,
@@ -29,6 +31,7 @@ from heron.sql.elements import (
     coerce_expression,
     coerce_order_by,
     coerce_where,
+    group,
 )
 from heron.sql.types import Integer, NullType
 
@@ -125,7 +128,7 @@ class Alias(FromClause):
     def __init__(self, element: FromClause, name: str | None = None) -> None:
         self.element = element
         self.name = name
-        self._key = (self.__visit_name__, element._key, name)
+        self._key = shape(self.__visit_name__, element._key, name)
         # An anonymous alias is identified by the object itself: two anonymous
         # aliases of one table are two FROM entries, so their identity pattern
         # must reach the cache key (see compiler.base.statement_key).
@@ -169,7 +172,7 @@ class Subquery(Alias):
     def __init__(self, element: SelectBase, name: str | None = None) -> None:
         self.element = element  # type: ignore[assignment]  # a SELECT, not a FROM
         self.name = name
-        self._key = (self.__visit_name__, element._key, name)
+        self._key = shape(self.__visit_name__, element._key, name)
         self._binds = (self, *element._binds) if name is None else element._binds
         self._columns = ColumnCollection(
             {
@@ -193,7 +196,7 @@ class CTE(Subquery):
     ) -> None:
         self.recursive = recursive
         super().__init__(element, name)
-        self._key = (self.__visit_name__, element._key, name, recursive)
+        self._key = shape(self.__visit_name__, element._key, name, recursive)
 
     def union_all(self, *selects: Any) -> CTE:
         """The CTE with ``UNION ALL <selects>`` appended to its body (same name)."""
@@ -223,7 +226,7 @@ class Join(FromClause):
         self.onclause = onclause
         self.isouter = isouter or full
         self.full = full
-        self._key = ("join", left._key, right._key, onclause._key, self.isouter, full)
+        self._key = shape("join", left._key, right._key, onclause._key, self.isouter, full)
         self._binds = _concat_binds((left, right, onclause))
         columns: dict[str, Any] = {}
         for part in (left, right):
@@ -452,51 +455,52 @@ class Select(SelectBase, Generic[_TP]):
                 "select() takes columns as separate arguments: select(a, b), not select([a, b])"
             )
         self._raw_columns: tuple[Any, ...] = entities
-        self._columns_: tuple[ClauseElement, ...] = tuple(
-            _coerce_column_or_from(e) for e in entities
-        )
-        self._where: tuple[ColumnElement[Any], ...] = ()
-        self._from_obj: tuple[FromClause, ...] = ()
-        self._group_by: tuple[ColumnElement[Any], ...] = ()
-        self._having: tuple[ColumnElement[Any], ...] = ()
-        self._order_by: tuple[ColumnElement[Any], ...] = ()
+        # Each part is a Group: a tuple that carries its elements' shape ids and
+        # binds, extended by the builder methods, so the statement's cache key
+        # is assembled from a dozen ints instead of a walk over the tree.
+        self._columns_: Group = group(_coerce_column_or_from(e) for e in entities)
+        self._where: Group = EMPTY_GROUP
+        self._from_obj: Group = EMPTY_GROUP
+        self._group_by: Group = EMPTY_GROUP
+        self._having: Group = EMPTY_GROUP
+        self._order_by: Group = EMPTY_GROUP
         self._limit: BindParameter[Any] | None = None
         self._offset: BindParameter[Any] | None = None
         self._distinct = False
-        self._distinct_on: tuple[ColumnElement[Any], ...] = ()
+        self._distinct_on: Group = EMPTY_GROUP
         self._for_update: tuple[Any, ...] | None = None
         self._for_update_of: tuple[FromClause, ...] = ()
         self._last_joined: FromClause | None = None
 
     # -- cache key ----------------------------------------------------------------------
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        groups = (
-            self._columns_,
-            self._from_obj,
-            self._where,
-            self._group_by,
-            self._having,
-            self._order_by,
-            self._distinct_on,
-        )
-        key = (
+        # hot path: benchmarks/bench_compile.py (every execution of a fresh statement)
+        limit, offset = self._limit, self._offset
+        key = shape(
             "select",
-            *[tuple([e._key for e in group]) for group in groups],
-            self._limit._key if self._limit is not None else None,
-            self._offset._key if self._offset is not None else None,
+            self._columns_.key,
+            self._from_obj.key,
+            self._where.key,
+            self._group_by.key,
+            self._having.key,
+            self._order_by.key,
+            self._distinct_on.key,
+            limit._key if limit is not None else None,
+            offset._key if offset is not None else None,
             self._distinct,
             self._for_update,
         )
-        binds: tuple[Any, ...] = _EMPTY
-        for group in groups:
-            for element in group:
-                b = element._binds
-                if b:
-                    binds = binds + b if binds else b
-        if self._limit is not None:
-            binds = (*binds, self._limit)
-        if self._offset is not None:
-            binds = (*binds, self._offset)
+        binds = self._columns_.binds
+        for part in (self._from_obj, self._where, self._group_by, self._having, self._order_by):
+            b = part.binds
+            if b:
+                binds = binds + b if binds else b
+        if self._distinct_on.binds:
+            binds = binds + self._distinct_on.binds
+        if limit is not None:
+            binds = (*binds, limit)
+        if offset is not None:
+            binds = (*binds, offset)
         return key, binds
 
     # -- columns ------------------------------------------------------------------------
@@ -542,7 +546,7 @@ class Select(SelectBase, Generic[_TP]):
         """A copy selecting more columns or entities."""
         new = self._generate()
         new._raw_columns = self._raw_columns + entities
-        new._columns_ = self._columns_ + tuple(_coerce_column_or_from(e) for e in entities)
+        new._columns_ = group((_coerce_column_or_from(e) for e in entities), self._columns_)
         return new
 
     def with_only_columns(self, *entities: Any) -> Select[Any]:
@@ -550,16 +554,16 @@ class Select(SelectBase, Generic[_TP]):
         new = self._generate()
         if not self._from_obj:
             # Keep the FROM objects the old column list implied.
-            new._from_obj = tuple(_froms_of(self._columns_))
+            new._from_obj = group(_froms_of(self._columns_))
         new._raw_columns = entities
-        new._columns_ = tuple(_coerce_column_or_from(e) for e in entities)
+        new._columns_ = group(_coerce_column_or_from(e) for e in entities)
         return new
 
     # -- criteria ------------------------------------------------------------------------
     def where(self, *criteria: Any) -> Select[_TP]:
         """A copy with more WHERE conditions (ANDed with earlier ones)."""
         new = self._generate()
-        new._where = self._where + tuple(coerce_where(c) for c in criteria)
+        new._where = group((coerce_where(c) for c in criteria), self._where)
         return new
 
     def filter(self, *criteria: Any) -> Select[_TP]:
@@ -593,14 +597,14 @@ class Select(SelectBase, Generic[_TP]):
     def having(self, *criteria: Any) -> Select[_TP]:
         """A copy with more HAVING conditions."""
         new = self._generate()
-        new._having = self._having + tuple(coerce_where(c) for c in criteria)
+        new._having = group((coerce_where(c) for c in criteria), self._having)
         return new
 
     # -- FROM -------------------------------------------------------------------------------
     def select_from(self, *froms: Any) -> Select[_TP]:
         """A copy with explicit FROM objects (before the ones implied by the columns)."""
         new = self._generate()
-        new._from_obj = self._from_obj + tuple(coerce_from(f) for f in froms)
+        new._from_obj = group((coerce_from(f) for f in froms), self._from_obj)
         return new
 
     def join(
@@ -630,7 +634,7 @@ class Select(SelectBase, Generic[_TP]):
         if index == len(froms):
             raise ArgumentError(f"nothing to join {_fromname(right)} to; use select_from() first")
         froms[index] = Join(froms[index], right, on, isouter=isouter, full=full)
-        new._from_obj = tuple(froms)
+        new._from_obj = group(froms)
         new._last_joined = right
         return new
 
@@ -671,15 +675,15 @@ class Select(SelectBase, Generic[_TP]):
         """A copy with more ORDER BY terms; ``order_by(None)`` clears them."""
         new = self._generate()
         if len(clauses) == 1 and clauses[0] is None:
-            new._order_by = ()
+            new._order_by = EMPTY_GROUP
         else:
-            new._order_by = self._order_by + tuple(coerce_order_by(c) for c in clauses)
+            new._order_by = group((coerce_order_by(c) for c in clauses), self._order_by)
         return new
 
     def group_by(self, *clauses: Any) -> Select[_TP]:
         """A copy with more GROUP BY terms."""
         new = self._generate()
-        new._group_by = self._group_by + tuple(coerce_order_by(c) for c in clauses)
+        new._group_by = group((coerce_order_by(c) for c in clauses), self._group_by)
         return new
 
     def limit(self, limit: int | None) -> Select[_TP]:
@@ -698,7 +702,7 @@ class Select(SelectBase, Generic[_TP]):
         """``SELECT DISTINCT``; with expressions, ``DISTINCT ON (...)`` (PostgreSQL only)."""
         new = self._generate()
         new._distinct = True
-        new._distinct_on = self._distinct_on + tuple(coerce_expression(c) for c in on)
+        new._distinct_on = group((coerce_expression(c) for c in on), self._distinct_on)
         return new
 
     def with_for_update(
@@ -797,7 +801,7 @@ class ScalarSelect(ColumnElement[T]):
         self.type = (
             columns[0].type if len(columns) == 1 and columns[0].type is not None else NullType()
         )
-        self._key = ("scalar", element._key)
+        self._key = shape("scalar", element._key)
         self._binds = element._binds
 
     @property
@@ -816,7 +820,7 @@ class Exists(ColumnElement[bool]):
     def __init__(self, element: SelectBase) -> None:
         self.element = element
         self.type = _BOOLEAN
-        self._key = ("exists", element._key)
+        self._key = shape("exists", element._key)
         self._binds = element._binds
 
     @property
@@ -867,7 +871,7 @@ class CompoundSelect(SelectBase):
             raise ArgumentError(f"all selects in {keyword} must return the same number of columns")
         self.keyword = keyword
         self.selects: tuple[SelectBase, ...] = tuple(selects)
-        self._order_by: tuple[ColumnElement[Any], ...] = ()
+        self._order_by: Group = EMPTY_GROUP
         self._limit: BindParameter[Any] | None = None
         self._offset: BindParameter[Any] | None = None
 
@@ -893,7 +897,7 @@ class CompoundSelect(SelectBase):
     def order_by(self, *clauses: Any) -> CompoundSelect:
         """A copy with more ORDER BY terms (name result columns, e.g. via ``selected_columns``)."""
         new = self._generate()
-        new._order_by = self._order_by + tuple(coerce_order_by(c) for c in clauses)
+        new._order_by = group((coerce_order_by(c) for c in clauses), self._order_by)
         return new
 
     def limit(self, limit: int | None) -> CompoundSelect:

@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, get_args, get_origin
 
 from heron.exc import ArgumentError
+from heron.sql.base import shape
 
 if TYPE_CHECKING:
     from heron.dialect.base import Dialect
@@ -44,9 +45,9 @@ class TypeEngine(Generic[T]):
     _is_numeric: ClassVar[bool] = False
 
     @cached_property
-    def _key(self) -> tuple[Any, ...]:
+    def _key(self) -> int:
         """Hashable identity of the type's shape (class and parameters) for cache keys."""
-        return (type(self),)
+        return shape(type(self))
 
     def bind_processor(self, dialect: Dialect) -> Processor | None:
         """Return a function converting a Python value for the driver, or None."""
@@ -121,8 +122,8 @@ class Numeric(TypeEngine[decimal.Decimal]):
         self.scale = scale
 
     @cached_property
-    def _key(self) -> tuple[Any, ...]:
-        return (type(self), self.precision, self.scale)
+    def _key(self) -> int:
+        return shape(type(self), self.precision, self.scale)
 
     def bind_processor(self, dialect: Dialect) -> Processor | None:
         if dialect.native_decimal:
@@ -172,8 +173,8 @@ class String(TypeEngine[str]):
         self.length = length
 
     @cached_property
-    def _key(self) -> tuple[Any, ...]:
-        return (type(self), self.length)
+    def _key(self) -> int:
+        return shape(type(self), self.length)
 
     def bind_processor(self, dialect: Dialect) -> Processor | None:
         if not dialect.rejects_nul_in_text:
@@ -243,8 +244,8 @@ class DateTime(TypeEngine[dt.datetime]):
         self.timezone = timezone
 
     @cached_property
-    def _key(self) -> tuple[Any, ...]:
-        return (type(self), self.timezone)
+    def _key(self) -> int:
+        return shape(type(self), self.timezone)
 
     def bind_processor(self, dialect: Dialect) -> Processor | None:
         if dialect.native_datetime:
@@ -488,8 +489,8 @@ class Enum(TypeEngine[E]):
         return self.enum_class
 
     @cached_property
-    def _key(self) -> tuple[Any, ...]:
-        return (type(self), self.enum_class, self.length)
+    def _key(self) -> int:
+        return shape(type(self), self.enum_class, self.length)
 
     def bind_processor(self, dialect: Dialect) -> Processor | None:
         enum_class = self.enum_class

@@ -37,7 +37,8 @@ class PostgresCompiler(SQLCompiler):
         param: BindParameter[Any] = element.param
         item_proc = self._bind_processor(param.type)
         if item_proc is None:
-            proc: Any = list
+            # in_([...]) keeps its own list; a named parameter may be any iterable.
+            proc: Any = list if param.named else None
         else:
 
             def proc(values: Any, p: Any = item_proc) -> list[Any]:
