@@ -13,6 +13,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
+from heron._util.gcpause import paused_gc
 from heron.orm import unitofwork as uow
 from heron.orm.relationships import Direction, RelationshipProperty, _qualname
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
@@ -217,29 +218,30 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
     last_omit = empty
     last_fill: list[tuple[str, Column[Any]]] = []
     database_side = server_default_keys | ({auto} if auto is not None else set())
-    for i, obj in enumerate(objs):
-        d = obj.__dict__
-        missing = colset.difference(d)
-        if missing != last_missing:
-            last_missing = missing
-            last_fill = [
-                (k, columns[k])
-                for k in missing
-                if columns[k].default is not None or k not in database_side
-            ]
-            last_omit = frozenset(
-                k for k in missing if columns[k].default is None and k in database_side
-            )
-        for key, col in last_fill:
-            d[key] = None if col.default is None else _default_value(col)
-        omit = last_omit
-        if auto is not None and auto not in omit and d.get(auto) is None:
-            omit = omit | {auto}
-        group = shapes.get(omit)
-        if group is None:
-            shapes[omit] = [i]
-        else:
-            group.append(i)
+    with paused_gc(len(objs)):
+        for i, obj in enumerate(objs):
+            d = obj.__dict__
+            missing = colset.difference(d)
+            if missing != last_missing:
+                last_missing = missing
+                last_fill = [
+                    (k, columns[k])
+                    for k in missing
+                    if columns[k].default is not None or k not in database_side
+                ]
+                last_omit = frozenset(
+                    k for k in missing if columns[k].default is None and k in database_side
+                )
+            for key, col in last_fill:
+                d[key] = None if col.default is None else _default_value(col)
+            omit = last_omit
+            if auto is not None and auto not in omit and d.get(auto) is None:
+                omit = omit | {auto}
+            group = shapes.get(omit)
+            if group is None:
+                shapes[omit] = [i]
+            else:
+                group.append(i)
     for omit, idxs in shapes.items():
         whole = len(idxs) == len(objs)
         group_objs = objs if whole else [objs[i] for i in idxs]

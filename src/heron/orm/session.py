@@ -11,11 +11,13 @@ not three (docs/orm.md, "Transactions").
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
+from heron._util.gcpause import paused_gc
 from heron.engine.connection import Connection
 from heron.engine.result import AsyncResult, AsyncScalarResult, Result
 from heron.orm import persistence
@@ -109,10 +111,16 @@ class Session:
         self._lazy_seen: dict[tuple[int, str], int] = {}
 
     def _make_gc_callback(self) -> Any:
-        identity = self._identity  # never rebound: cleared in place
+        # A weak reference to the session, so the callback (held by every
+        # instance's weakref) does not tie the session into a reference cycle.
+        session_ref = weakref.ref(self)
 
         def gone(ref: _ObjRef) -> None:
             # an unmodified instance was garbage collected: forget its row
+            session = session_ref()
+            if session is None:
+                return
+            identity = session._identity
             st = ref.state
             key = st.key
             if key is not None and identity.get(key) is st:
@@ -208,8 +216,9 @@ class Session:
         """Add every object of ``objs``."""
         self._check_not_busy("add_all")
         seen: set[int] = set()
-        for obj in objs:
-            self._add(obj, seen)
+        with paused_gc(len(objs)):
+            for obj in objs:
+                self._add(obj, seen)
 
     def _check_not_busy(self, name: str) -> None:
         if self._busy is not None and not self._flushing:
@@ -441,7 +450,8 @@ class Session:
             raise
         finally:
             self._flushing = False
-        self._finalize_flush(ctx)
+        with paused_gc(len(ctx.inserted) if ctx is not None else 0):
+            self._finalize_flush(ctx)
 
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
         # save-update cascade over pending and modified objects
@@ -1073,7 +1083,9 @@ class Session:
         conn = await self._connection(write=False)
         result = await conn.execute(stmt)
         loader = loader_for(mapper, entity_positions(mapper, 0))
-        return loader(result._raw_rows, self, False)
+        rows = result._raw_rows
+        with paused_gc(len(rows)):
+            return loader(rows, self, False)
 
     # -- queries ----------------------------------------------------------------------
     async def get(
@@ -1175,7 +1187,8 @@ class Session:
             if mapper is not None and isinstance(ent, type):
                 positions = entity_positions(mapper, offset)
                 loader = loader_for(mapper, positions)
-                objs = loader(rows, self, overwrite)
+                with paused_gc(len(rows)):
+                    objs = loader(rows, self, overwrite)
                 if steps:
                     fold_joined(self, rows, objs, steps)
                     # joined rows repeat their parent: one row per parent
