@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,7 +232,7 @@ class Runner:
 
 
 @settings(
-    max_examples=15,
+    max_examples=int(os.environ.get("HERON_PROPERTY_EXAMPLES", "15")),
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.generate],

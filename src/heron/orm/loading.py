@@ -10,10 +10,13 @@ never overwrites pending changes (``populate_existing`` refreshes instead).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from heron.orm.state import STATE_KEY, InstanceState, _ObjRef
+from heron.orm.state import STATE_KEY, InstanceState, _gone
+
+new_ref = weakref.ref.__new__
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -24,10 +27,7 @@ RowLoader = Callable[[Sequence[Sequence[Any]], "Session", bool], list[Any]]
 
 def new_state(obj: Any, mapper: Mapper, key: tuple[Any, ...], session: Session) -> InstanceState:
     """A persistent state for a freshly loaded instance (bypasses __init__ for speed)."""
-    st = InstanceState.__new__(InstanceState)
-    ref = _ObjRef(obj, session._gc_callback)
-    ref.state = st
-    st.obj = ref
+    st = new_ref(InstanceState, obj, _gone)
     st.mapper = mapper
     st.key = key
     st.session = session
@@ -74,7 +74,6 @@ def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader
     src = f"""
 def load(rows, session, overwrite):
     identity = session._identity
-    callback = session._gc_callback
     out = []
     append = out.append
     for row in rows:
@@ -93,10 +92,7 @@ def load(rows, session, overwrite):
         obj = new(cls)
         d = obj.__dict__
 {stores}
-        st = new_state_obj(State)
-        ref = ObjRef(obj, callback)
-        ref.state = st
-        st.obj = ref
+        st = new_ref(State, obj, gone)
         st.mapper = mapper
         st.key = key
         st.session = session
@@ -109,9 +105,9 @@ def load(rows, session, overwrite):
         "cls": mapper.class_,
         "mapper": mapper,
         "new": object.__new__,
-        "new_state_obj": object.__new__,
+        "new_ref": new_ref,
         "State": InstanceState,
-        "ObjRef": _ObjRef,
+        "gone": _gone,
         "refresh_existing": refresh_existing,
         "STATE_KEY": STATE_KEY,
     }

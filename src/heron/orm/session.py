@@ -11,7 +11,6 @@ not three (docs/orm.md, "Transactions").
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -29,7 +28,7 @@ from heron.orm.loaders import LoadTree, apply_eager
 from heron.orm.loading import entity_positions, loader_for
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import Direction, RelationshipProperty
-from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, _ObjRef, instance_state
+from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
 from heron.orm.stream import OrmStream
 
 if TYPE_CHECKING:
@@ -101,7 +100,6 @@ class Session:
         self._no_autoflush = 0
         self._flushing = False
         self._insert_counter = 0
-        self._gc_callback = self._make_gc_callback()
         # bound to an outside Connection in "create_savepoint" mode, the
         # session's transaction is a SAVEPOINT of the caller's transaction
         self._savepoint_mode = join_transaction_mode == "create_savepoint"
@@ -109,24 +107,6 @@ class Session:
         self.n_plus_one = n_plus_one
         self._batch_counter = 0
         self._lazy_seen: dict[tuple[int, str], int] = {}
-
-    def _make_gc_callback(self) -> Any:
-        # A weak reference to the session, so the callback (held by every
-        # instance's weakref) does not tie the session into a reference cycle.
-        session_ref = weakref.ref(self)
-
-        def gone(ref: _ObjRef) -> None:
-            # an unmodified instance was garbage collected: forget its row
-            session = session_ref()
-            if session is None:
-                return
-            identity = session._identity
-            st = ref.state
-            key = st.key
-            if key is not None and identity.get(key) is st:
-                del identity[key]
-
-        return gone
 
     # -- context management ------------------------------------------------
     async def __aenter__(self) -> Session:
@@ -237,7 +217,7 @@ class Session:
         if st is None and d is not None:
             mapper = getattr(type(obj), "__mapper__", None)
             if mapper is not None and mapper.registry.configured:
-                st = InstanceState(obj, mapper, self._gc_callback)
+                st = InstanceState(obj, mapper)
                 d[STATE_KEY] = st
                 self._insert_counter += 1
                 st.insert_order = self._insert_counter
@@ -280,9 +260,6 @@ class Session:
                         f"cannot re-attach {_describe(obj)}: another instance with the same "
                         "identity is already in this Session; use `await session.merge(obj)`"
                     )
-                ref = _ObjRef(obj, self._gc_callback)
-                ref.state = st
-                st.obj = ref
                 st.session = self
                 self._identity[st.key] = st
                 if st.modified or st.pending_backrefs:
@@ -548,7 +525,6 @@ class Session:
         # read as empty (RelationshipAttribute checks insert_order).
         identity = self._identity
         generated = ctx.generated_pk
-        gc_callback = self._gc_callback
         new = self._new
         for st in ctx.inserted:
             obj = st.obj()
@@ -566,10 +542,6 @@ class Session:
             st.key = key
             if id(st) in generated:
                 st.db_generated_pk = True
-            if st.obj.__callback__ is not gc_callback:
-                ref = _ObjRef(obj, gc_callback)
-                ref.state = st
-                st.obj = ref
             identity[key] = st
         if len(new) == len(ctx.inserted):
             new.clear()
@@ -679,9 +651,6 @@ class Session:
             st.deleted_flushed = False
             st.session = self
             if obj is not None and st.key is not None:
-                ref = _ObjRef(obj, self._gc_callback)
-                ref.state = st
-                st.obj = ref
                 self._identity[st.key] = st
         for st in list(self._deleted):
             self._deleted.pop(st)

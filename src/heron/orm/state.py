@@ -36,11 +36,17 @@ class _NoValue:
 NO_VALUE: Any = _NoValue()
 
 
-class _ObjRef(weakref.ref):  # type: ignore[type-arg]
-    """Weak reference to an instance that knows its state (for the identity map)."""
+def _gone(state: InstanceState) -> None:
+    """An instance was garbage collected: its row leaves its session's identity map.
 
-    __slots__ = ("state",)
-    state: InstanceState
+    Only unmodified instances can go: the session holds the others strongly.
+    """
+    session = state.session
+    if session is not None:
+        identity = session._identity
+        key = state.key
+        if key is not None and identity.get(key) is state:
+            del identity[key]
 
 
 class History:
@@ -127,19 +133,26 @@ class _Attrs:
         return (AttributeState(self.state, k) for k in self.state.mapper.all_attribute_keys)
 
 
-class InstanceState:
+class InstanceState(weakref.ref):  # type: ignore[type-arg]
     """Lifecycle state of one mapped instance.
 
     The five states of the seeds follow from three facts: whether the instance
     has an identity key (a row), whether a session holds it, and whether its
     deletion was flushed.
+
+    The state *is* the weak reference to its instance (``state()`` or
+    ``state.obj()`` returns it, or None once collected): the identity map
+    holds states, so instances it does not otherwise keep alive can go, and
+    one object per row serves as both bookkeeping and reference.
     """
 
     # Only the four fields every state sets are slots. The rest are class-level
     # defaults: an instance gets its own (lazily created) __dict__ only when
     # one of them is first written, so loading 10,000 rows sets four fields
     # per state (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
-    __slots__ = ("__dict__", "__weakref__", "key", "mapper", "obj", "session")
+    __slots__ = ("__dict__", "key", "mapper", "session")
+    # identity semantics: a weakref would otherwise compare and hash its referent
+    __hash__ = object.__hash__
 
     # attribute key -> value before the first unflushed change
     committed: dict[str, Any] | None = None
@@ -156,16 +169,24 @@ class InstanceState:
     # (query token, object count) when the session's N+1 guard is on
     load_batch: tuple[int, int] | None = None
 
-    def __init__(self, obj: object, mapper: Mapper, callback: Any = None) -> None:
-        if callback is None:
-            self.obj: weakref.ref[Any] = weakref.ref(obj)
-        else:
-            ref = _ObjRef(obj, callback)
-            ref.state = self
-            self.obj = ref
+    def __new__(cls, obj: object, mapper: Mapper) -> InstanceState:
+        return weakref.ref.__new__(cls, obj, _gone)
+
+    def __init__(self, obj: object, mapper: Mapper) -> None:
         self.mapper = mapper
         self.key: tuple[Any, ...] | None = None
         self.session: Session | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    @property
+    def obj(self) -> InstanceState:
+        """The weak reference itself: ``state.obj()`` returns the instance (or None)."""
+        return self
 
     # -- the five states ---------------------------------------------------
     @property
