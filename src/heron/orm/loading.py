@@ -115,6 +115,15 @@ def load(rows, session, overwrite):
     return ns["load"]  # type: ignore[no-any-return]
 
 
+def entity_loader(mapper: Mapper, offset: int = 0) -> RowLoader:
+    """The loader for ``select(Entity)`` columns starting at row index ``offset`` (cached)."""
+    loader = mapper.loaders.get(offset)
+    if loader is None:
+        loader = loader_for(mapper, entity_positions(mapper, offset))
+        mapper.loaders[offset] = loader
+    return loader
+
+
 def entity_positions(mapper: Mapper, offset: int) -> list[tuple[str, int]]:
     """(key, row index) pairs for ``select(Entity)``, whose columns come in table order."""
     out = []

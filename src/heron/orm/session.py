@@ -25,7 +25,7 @@ from heron.orm.dml import execute_orm_dml
 from heron.orm.instrumentation import install_loaded_collection
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
 from heron.orm.loaders import LoadTree, apply_eager
-from heron.orm.loading import entity_positions, loader_for
+from heron.orm.loading import entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
@@ -1045,13 +1045,13 @@ class Session:
         result = await conn.execute(stmt)
         rows = result._raw_rows
         n = len(sec_cols)
-        objs = loader_for(target, entity_positions(target, n))(rows, self, False)
+        objs = entity_loader(target, n)(rows, self, False)
         return [(tuple(r[:n]), o) for r, o in zip(rows, objs, strict=True)]
 
     async def _load_entities(self, stmt: Any, mapper: Mapper) -> list[Any]:
         conn = await self._connection(write=False)
         result = await conn.execute(stmt)
-        loader = loader_for(mapper, entity_positions(mapper, 0))
+        loader = entity_loader(mapper, 0)
         rows = result._raw_rows
         with paused_gc(len(rows)):
             return loader(rows, self, False)
@@ -1082,7 +1082,7 @@ class Session:
             params = {f"pk_{i}": v for i, v in enumerate(key_vals)}
             conn = await self._connection(write=False)
             result = await conn.execute(stmt, params)
-            loader = loader_for(mapper, entity_positions(mapper, 0))
+            loader = entity_loader(mapper, 0)
             objs = loader(result._raw_rows, self, populate_existing)
             if objs and mapper.has_eager:
                 # relationship(lazy="selectin"/"joined") defaults apply to get() too
@@ -1154,8 +1154,7 @@ class Session:
         for ent in raw_columns:
             mapper = getattr(ent, "__mapper__", None)
             if mapper is not None and isinstance(ent, type):
-                positions = entity_positions(mapper, offset)
-                loader = loader_for(mapper, positions)
+                loader = entity_loader(mapper, offset)
                 with paused_gc(len(rows)):
                     objs = loader(rows, self, overwrite)
                 if steps:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron.orm.loaders import LoadTree, apply_eager
-from heron.orm.loading import entity_positions, loader_for
+from heron.orm.loading import entity_loader
 
 if TYPE_CHECKING:
     from heron.engine.result import RawRow
@@ -55,7 +55,7 @@ class OrmStream:
             if mapper is None:
                 columns.append([r[offset] for r in raw])
                 continue
-            objs = loader_for(mapper, entity_positions(mapper, offset))(raw, self.session, False)
+            objs = entity_loader(mapper, offset)(raw, self.session, False)
             live = [o for o in objs if o is not None]
             if mapper.has_eager or self.tree.children:
                 await apply_eager(
