@@ -223,3 +223,31 @@ async def test_second_task_flushing_during_flush_gets_transaction_state_error(
             await first
         await session.commit()
     assert len(await user_names(session_factory)) == 200
+
+
+async def test_savepoint_rollback_expires_only_rows_written_inside_it(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        outside = User(name="outside", fullname="kept")
+        inside = User(name="inside", fullname="before")
+        session.add_all([outside, inside])
+        await session.flush()
+
+        class Boom(Exception):
+            pass
+
+        with pytest.raises(Boom):
+            async with session.begin_nested():
+                inside.fullname = "changed"
+                await session.flush()
+                raise Boom
+
+        # untouched inside the savepoint: still loaded, no I/O needed
+        assert outside.fullname == "kept"
+        # written inside the savepoint: expired, and reloads the pre-savepoint value
+        assert "fullname" in heron.inspect(inside).expired_attributes
+        with pytest.raises(exc.UnloadedAttributeError):
+            inside.fullname  # noqa: B018 - reading it is the point
+        assert await inside.awaitable_attrs.fullname == "before"
+        await session.commit()

@@ -127,6 +127,8 @@ def _apply(session: Session, st: Any, obj: Any, setters: list[tuple[str, Any]]) 
         # an operand is unloaded (or the expression fails in Python): expire instead
         session._expire_state(st, obj, [k for k, _ in setters])
         return
+    # the transaction (or savepoint) wrote these values: rolling it back expires them
+    session._txn_updated.append(st)
     for key, value in values:
         d[key] = value
         if st.committed:

@@ -94,6 +94,7 @@ class Session:
         self._explicit = False
         self._txn_inserted: list[InstanceState] = []
         self._txn_deleted: list[tuple[InstanceState, Any]] = []
+        self._txn_updated: list[InstanceState] = []
         self._savepoints: list[_Savepoint] = []
         self._failed: BaseException | None = None
         self._busy: str | None = None
@@ -549,6 +550,7 @@ class Session:
             for st in ctx.inserted:
                 new.pop(st, None)
         self._txn_inserted.extend(ctx.inserted)
+        self._txn_updated.extend(ctx.updated)
         for st in ctx.deleted:
             obj = st.obj()
             st.deleted_flushed = True
@@ -598,6 +600,7 @@ class Session:
             st.session = None
         self._txn_deleted.clear()
         self._txn_inserted.clear()
+        self._txn_updated.clear()
         if self.expire_on_commit:
             for st in list(self._identity.values()):
                 obj = st.obj()
@@ -614,6 +617,7 @@ class Session:
                 self._restore_after_rollback(self._txn_inserted, self._txn_deleted)
                 self._txn_inserted = []
                 self._txn_deleted = []
+                self._txn_updated = []
                 self._failed = None
         finally:
             self._leave()
@@ -622,8 +626,10 @@ class Session:
         self,
         inserted: list[InstanceState],
         deleted: list[tuple[InstanceState, Any]],
-        expire_all: bool = True,
+        updated: list[InstanceState] | None = None,
     ) -> None:
+        """Undo the session's view of a rolled-back transaction (``updated=None``)
+        or savepoint (``updated``: rows written inside it, the only ones expired)."""
         # objects inserted in the transaction become transient again
         for st in inserted:
             obj = st.obj()
@@ -639,13 +645,12 @@ class Session:
                     obj.__dict__[k] = None
             st.db_generated_pk = False
         # pending objects are expunged, as in SQLAlchemy
-        if expire_all:
-            for st in list(self._new):
-                st.session = None
-                st.committed = None
-                st.modified = False
-                self._strong.pop(st, None)
-            self._new.clear()
+        for st in list(self._new):
+            st.session = None
+            st.committed = None
+            st.modified = False
+            self._strong.pop(st, None)
+        self._new.clear()
         # deleted objects come back
         for st, obj in deleted:
             st.deleted_flushed = False
@@ -654,9 +659,15 @@ class Session:
                 self._identity[st.key] = st
         for st in list(self._deleted):
             self._deleted.pop(st)
-        for st in list(self._identity.values()):
+        if updated is None:
+            to_expire = list(self._identity.values())
+        else:
+            # a savepoint: only rows written inside it, restored deletions and
+            # unflushed changes are stale; everything else stays loaded
+            to_expire = [*updated, *(st for st, _ in deleted), *self._strong]
+        for st in to_expire:
             obj = st.obj()
-            if obj is not None:
+            if obj is not None and st.key is not None and st.session is self:
                 self._expire_state(st, obj, None)
         self._strong = {
             s: o for s, o in self._strong.items() if s.key is None and s.session is self
@@ -672,6 +683,7 @@ class Session:
                 self.expunge_all()
                 self._txn_inserted = []
                 self._txn_deleted = []
+                self._txn_updated = []
                 self._failed = None
         finally:
             self._leave()
@@ -1373,7 +1385,7 @@ class _Savepoint:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._tx: Any = None
-        self._marks = (0, 0)
+        self._marks = (0, 0, 0)
         self.active = False
 
     async def start(self) -> _Savepoint:
@@ -1383,7 +1395,7 @@ class _Savepoint:
             await s._flush()
             conn = await s._connection(write=True)
             self._tx = await conn.begin_nested()
-            self._marks = (len(s._txn_inserted), len(s._txn_deleted))
+            self._marks = (len(s._txn_inserted), len(s._txn_deleted), len(s._txn_updated))
             s._savepoints.append(self)
             self.active = True
         finally:
@@ -1421,12 +1433,14 @@ class _Savepoint:
         s._enter("rollback", allow_failed=True)
         try:
             await self._tx.rollback()
-            ins_mark, del_mark = self._marks
+            ins_mark, del_mark, upd_mark = self._marks
             inserted = s._txn_inserted[ins_mark:]
             deleted = s._txn_deleted[del_mark:]
+            updated = s._txn_updated[upd_mark:]
             del s._txn_inserted[ins_mark:]
             del s._txn_deleted[del_mark:]
-            s._restore_after_rollback(inserted, deleted, expire_all=True)
+            del s._txn_updated[upd_mark:]
+            s._restore_after_rollback(inserted, deleted, updated)
             s._failed = None
         finally:
             self._end()
