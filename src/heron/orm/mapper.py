@@ -132,6 +132,9 @@ class Mapper:
         self.m2m_props: list[RelationshipProperty] = []
         self.post_update_props: list[RelationshipProperty] = []
         self.save_update_props: list[RelationshipProperty] = []
+        self.save_update_keys: frozenset[str] = frozenset()
+        self.insert_dep_props: list[RelationshipProperty] = []
+        self.insert_dep_keys: frozenset[str] = frozenset()
         registry.add(self)
 
     def _refresh_keys(self) -> None:
@@ -167,6 +170,10 @@ class Mapper:
         self.m2m_props = [p for p in writable if p.direction is Direction.MANYTOMANY]
         self.post_update_props = [p for p in writable if p.post_update]
         self.save_update_props = [p for p in self.rel_list if p.cascade.save_update]
+        self.save_update_keys = frozenset(p.key for p in self.save_update_props)
+        # relationships that order inserts (a set test on __dict__ skips the rest)
+        self.insert_dep_props = [p for p in self.m2o_props + self.o2m_props if not p.post_update]
+        self.insert_dep_keys = frozenset(p.key for p in self.insert_dep_props)
 
     def _fk_paths(self) -> list[FkPath]:
         """Foreign keys of this table that reference a mapped table's whole primary key."""

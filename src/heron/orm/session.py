@@ -224,8 +224,7 @@ class Session:
                 st.insert_order = self._insert_counter
                 st.session = self
                 self._new[st] = obj
-                props = mapper.save_update_props
-                if props and any(p.key in d for p in props):
+                if not mapper.save_update_keys.isdisjoint(d):
                     self._cascade(obj, st, "save_update", seen)
                 return
         try:
@@ -435,11 +434,9 @@ class Session:
         # save-update cascade over pending and modified objects
         seen: set[int] = set()
         for st, obj in list(self._new.items()) + list(self._strong.items()):
-            props = st.mapper.save_update_props
-            if not props:
+            if st.mapper.save_update_keys.isdisjoint(obj.__dict__):
                 continue
-            d = obj.__dict__
-            if any(p.key in d for p in props) and st.session is self and st not in self._deleted:
+            if st.session is self and st not in self._deleted:
                 self._cascade(obj, st, "save_update", seen)
         deleting_ids = {id(s) for s in self._deleted}
         for child in uow.orphans(list(self._strong), deleting_ids):

@@ -45,15 +45,13 @@ def insert_levels(
     any_edge = False
     for st in new_states:
         mapper = st.mapper
-        if not mapper.m2o_props and not mapper.o2m_props:
-            continue
         obj = st.obj()
         if obj is None:
             continue
         d = obj.__dict__
-        for prop in mapper.m2o_props + mapper.o2m_props:
-            if prop.post_update:
-                continue
+        if mapper.insert_dep_keys.isdisjoint(d):
+            continue
+        for prop in mapper.insert_dep_props:
             value = d.get(prop.key, NO_VALUE)
             if value is NO_VALUE or value is None:
                 continue
