@@ -1025,8 +1025,11 @@ async def test_n_plus_one_guard_is_off_by_default_and_ignores_single_results(
         assert [len(u.addresses) for u in users] == [2, 0, 1]
     guarded = sessionmaker(orm_engine, n_plus_one="raise")
     async with guarded() as session:
+        # keep the instances alive: the identity map holds unmodified objects weakly
+        loaded = []
         for name in ("ann", "bob", "cat"):
             user = (await session.scalars(select(User).where(User.name == name))).one()
             await user.awaitable_attrs.addresses
+            loaded.append(user)
         ann = await session.get(User, ids["ann"])
         assert ann is not None and emails(ann) == ["ann1@x", "ann2@x"]

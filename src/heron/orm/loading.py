@@ -28,6 +28,7 @@ RowLoader = Callable[[Sequence[Sequence[Any]], "Session", bool], list[Any]]
 def new_state(obj: Any, mapper: Mapper, key: tuple[Any, ...], session: Session) -> InstanceState:
     """A persistent state for a freshly loaded instance (bypasses __init__ for speed)."""
     st = new_ref(InstanceState, obj, _gone)
+    st.insert_order = 0
     st.mapper = mapper
     st.key = key
     st.session = session
@@ -93,6 +94,7 @@ def load(rows, session, overwrite):
         d = obj.__dict__
 {stores}
         st = new_ref(State, obj, gone)
+        st.insert_order = 0
         st.mapper = mapper
         st.key = key
         st.session = session

@@ -150,7 +150,7 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     # defaults: an instance gets its own (lazily created) __dict__ only when
     # one of them is first written, so loading 10,000 rows sets four fields
     # per state (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
-    __slots__ = ("__dict__", "key", "mapper", "session")
+    __slots__ = ("__dict__", "insert_order", "key", "mapper", "session")
     # identity semantics: a weakref would otherwise compare and hash its referent
     __hash__ = object.__hash__
 
@@ -160,8 +160,6 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     expired_keys: set[str] | None = None
     deleted_flushed: bool = False
     db_generated_pk: bool = False
-    # > 0 for rows this session inserted (their collections start known-empty)
-    insert_order: int = 0
     # relationship key -> list of ("append"|"remove", obj) applied when loaded
     pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
     # relationship keys a raiseload() option forbids loading
@@ -173,6 +171,8 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         return weakref.ref.__new__(cls, obj, _gone)
 
     def __init__(self, obj: object, mapper: Mapper) -> None:
+        # > 0 for rows this session inserted (their collections start known-empty)
+        self.insert_order = 0
         self.mapper = mapper
         self.key: tuple[Any, ...] | None = None
         self.session: Session | None = None
