@@ -17,6 +17,7 @@ from .models import (
     Folder,
     Invoice,
     InvoiceLine,
+    Node,
     Post,
     Profile,
     User,
@@ -262,3 +263,36 @@ async def test_expire_cascades_to_loaded_children(session_factory: Any) -> None:
         address = user.addresses[0]
         session.expire(user)
         assert "email_address" in heron.inspect(address).expired_attributes
+
+
+async def test_deleting_parent_skips_child_already_deleted_in_same_transaction(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        user = User(name="u", addresses=[Address(email_address="a"), Address(email_address="b")])
+        session.add(user)
+        await session.flush()
+        first = user.addresses[0]
+        await session.delete(first)
+        await session.flush()
+        # the deleted child still sits in the loaded collection; the cascade must
+        # not DELETE it a second time (which would match 0 rows)
+        await session.delete(user)
+        await session.commit()
+    assert await rows(session_factory, Address.email_address) == []
+
+
+async def test_deleting_parent_does_not_null_a_child_already_deleted(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        root = Node(label="root")
+        child = Node(label="child", parent=root)
+        session.add_all([root, child])
+        await session.flush()
+        await session.delete(child)
+        await session.flush()
+        # root.children still holds the deleted child: no UPDATE may target it
+        await session.delete(root)
+        await session.commit()
+    assert await rows(session_factory, Node.label) == []

@@ -210,7 +210,9 @@ def set_scalar(obj: object, prop: RelationshipProperty, value: Any, fire: bool) 
         _check_target(prop, value)
     if state is not None and state.session is not None and value is not None:
         if prop.cascade.save_update:
-            state.session._cascade_add(value)
+            vst = value.__dict__.get(STATE_KEY)
+            if vst is None or not vst.deleted_flushed:
+                state.session._cascade_add(value)
     if not fire:
         return
     back = prop.back
@@ -393,7 +395,9 @@ class InstrumentedList(list[Any]):
         owner = self._owner
         state = owner.__dict__.get(STATE_KEY)
         if state is not None and state.session is not None and prop.cascade.save_update:
-            state.session._cascade_add(item)
+            ist = item.__dict__.get(STATE_KEY)
+            if ist is None or not ist.deleted_flushed:
+                state.session._cascade_add(item)
         back = prop.back
         if back is None:
             return

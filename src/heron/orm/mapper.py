@@ -133,6 +133,7 @@ class Mapper:
         self.post_update_props: list[RelationshipProperty] = []
         self.save_update_props: list[RelationshipProperty] = []
         self.save_update_keys: frozenset[str] = frozenset()
+        self.o2m_keys: frozenset[str] = frozenset()
         self.insert_dep_props: list[RelationshipProperty] = []
         self.insert_dep_keys: frozenset[str] = frozenset()
         registry.add(self)
@@ -171,6 +172,7 @@ class Mapper:
         self.post_update_props = [p for p in writable if p.post_update]
         self.save_update_props = [p for p in self.rel_list if p.cascade.save_update]
         self.save_update_keys = frozenset(p.key for p in self.save_update_props)
+        self.o2m_keys = frozenset(p.key for p in self.o2m_props)
         # relationships that order inserts (a set test on __dict__ skips the rest)
         self.insert_dep_props = [p for p in self.m2o_props + self.o2m_props if not p.post_update]
         self.insert_dep_keys = frozenset(p.key for p in self.insert_dep_props)

@@ -308,6 +308,9 @@ class Session:
             members = value if prop.uselist else (value,)
             for child in list(members):
                 if kind == "save_update":
+                    cst = child.__dict__.get(STATE_KEY)
+                    if cst is not None and cst.deleted_flushed:
+                        continue  # still in a loaded collection after its DELETE
                     self._add(child, seen)
                 elif kind == "expunge":
                     cst = child.__dict__.get(STATE_KEY)
@@ -375,6 +378,8 @@ class Session:
             return
         seen.add(id(obj))
         st = instance_state(obj)
+        if st.deleted_flushed:
+            return  # its DELETE was already flushed (it may linger in a loaded collection)
         if st.key is None:
             if st.session is self:
                 self._expunge_state(st, obj)
@@ -484,10 +489,16 @@ class Session:
         # children of deleted rows lose their keys; persistent parents push keys
         for st in deleting:
             persistence.null_children_of_deleted(st, st.obj(), deleting_ids)
-        for st, obj in list(self._strong.items()):
-            if st.key is not None and id(st) not in deleting_ids:
-                persistence.pull_many_to_one(st, obj)
-                persistence.push_one_to_many(st, obj, deleting_ids)
+        strong = list(self._strong.items())
+        with paused_gc(len(strong)):
+            for st, obj in strong:
+                if st.key is None or id(st) in deleting_ids:
+                    continue
+                mapper = st.mapper
+                if mapper.m2o_props:
+                    persistence.pull_many_to_one(st, obj)
+                if mapper.o2m_props and not mapper.o2m_keys.isdisjoint(obj.__dict__):
+                    persistence.push_one_to_many(st, obj, deleting_ids)
         # inserts, level by level: parents before children
         for level in uow.insert_levels(new_states):
             for mapper, states in level:
@@ -500,12 +511,14 @@ class Session:
                         persistence.push_one_to_many(st, st.obj(), deleting_ids)
         # updates (including keys set by the inserts above)
         dirty = []
-        for st, obj in list(self._strong.items()):
-            if st.key is None or id(st) in deleting_ids:
-                continue
-            changes = uow.changed_columns(st, obj)
-            if changes:
-                dirty.append((st, obj, changes))
+        strong = list(self._strong.items())
+        with paused_gc(len(strong)):
+            for st, obj in strong:
+                if st.key is None or id(st) in deleting_ids:
+                    continue
+                changes = uow.changed_columns(st, obj)
+                if changes:
+                    dirty.append((st, obj, changes))
         if dirty:
             await persistence.update_groups(ctx, dirty)
         post = [(st, st.obj()) for st in new_states if st.mapper.post_update_props] + [

@@ -150,9 +150,11 @@ def update_plans(
     table: Table,
     key_columns: Sequence[Column[Any]],
     set_columns: Sequence[Column[Any]],
-    rows: Sequence[Sequence[Any]],
+    values: Sequence[Sequence[Any]],
+    count: int,
 ) -> list[tuple[ExecutionPlan, int]]:
-    """Plans updating ``set_columns`` by key; rows are ``(*set values, *key values)``.
+    """Plans updating ``set_columns`` by key, from column-major ``values``
+    (one list per set column, then one per key column).
 
     Returns (plan, expected row count) pairs, so the caller can check that
     every row matched.
@@ -161,7 +163,7 @@ def update_plans(
     n_set = len(set_columns)
     all_cols = [*set_columns, *key_columns]
     if dialect.supports_unnest:
-        arrays = [[row[i] for row in rows] for i in range(len(all_cols))]
+        arrays = [v if isinstance(v, list) else list(v) for v in values]
         casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(all_cols))
         aliases = ", ".join(f"c{i}" for i in range(len(all_cols)))
         sets = ", ".join(f"{_q(dialect, _name(c))} = v.c{i}" for i, c in enumerate(set_columns))
@@ -169,7 +171,8 @@ def update_plans(
             f"{tname}.{_q(dialect, _name(c))} = v.c{n_set + i}" for i, c in enumerate(key_columns)
         )
         sql = f"UPDATE {tname} SET {sets} FROM unnest({casts}) AS v({aliases}) WHERE {where}"
-        return [(ExecutionPlan(sql, arrays), len(rows))]
+        return [(ExecutionPlan(sql, arrays), count)]
+    rows = list(zip(*values, strict=True))
     out = []
     size = batch_size(dialect, len(all_cols))
     sets = ", ".join(
