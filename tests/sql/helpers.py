@@ -25,5 +25,3 @@ class Color(enum.Enum):
     red = 1
     green = 2
     blue_green = 3
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron import String as StringType
 from heron import (
     and_,
     bindparam,
@@ -24,7 +25,7 @@ from heron import (
     union,
     union_all,
 )
-from heron import String as StringType
+
 from .helpers import PG, SQLITE, lite, pg
 
 
@@ -53,7 +54,9 @@ def test_statements_are_immutable(schema: Any) -> None:
 def test_reserved_and_mixed_case_identifiers_are_quoted(schema: Any) -> None:
     from heron import Column, Integer, MetaData, Table
 
-    t = Table("user", MetaData(), Column("group", Integer), Column("Name", Integer), Column("ok", Integer))
+    t = Table(
+        "user", MetaData(), Column("group", Integer), Column("Name", Integer), Column("ok", Integer)
+    )
     assert lite(select(t)) == 'SELECT "user"."group", "user"."Name", "user".ok FROM "user"'
     assert lite(select(schema.orders.c.id)) == 'SELECT "order".id FROM "order"'
 
@@ -82,7 +85,8 @@ def test_join_chain_and_select_from(schema: Any) -> None:
     parent = nodes.alias("parent")
     stmt2 = select(nodes.c.name, parent.c.name).join(parent, nodes.c.parent_id == parent.c.id)
     assert lite(stmt2) == (
-        "SELECT nodes.name, parent.name FROM nodes JOIN nodes AS parent ON nodes.parent_id = parent.id"
+        "SELECT nodes.name, parent.name FROM nodes "
+        "JOIN nodes AS parent ON nodes.parent_id = parent.id"
     )
 
 
@@ -273,10 +277,14 @@ def test_subquery_in_from_with_labels(schema: Any) -> None:
 
 def test_recursive_cte(schema: Any) -> None:
     nodes = schema.nodes
-    tree = select(nodes.c.id, nodes.c.name).where(nodes.c.parent_id == None).cte(  # noqa: E711
-        "tree", recursive=True
+    tree = (
+        select(nodes.c.id, nodes.c.name)
+        .where(nodes.c.parent_id.is_(None))
+        .cte("tree", recursive=True)
     )
-    tree = tree.union_all(select(nodes.c.id, nodes.c.name).join(tree, nodes.c.parent_id == tree.c.id))
+    tree = tree.union_all(
+        select(nodes.c.id, nodes.c.name).join(tree, nodes.c.parent_id == tree.c.id)
+    )
     stmt = select(tree.c.name).order_by(tree.c.id)
     assert lite(stmt) == (
         "WITH RECURSIVE tree(id, name) AS (SELECT nodes.id, nodes.name FROM nodes WHERE "

@@ -23,11 +23,9 @@ from heron.sql.elements import (
     ClauseElement,
     ColumnElement,
     ColumnOperators,
-    TextClause,
     and_,
     asc,
     bindparam,
-    case,
     cast,
     desc,
     distinct,
@@ -38,11 +36,10 @@ from heron.sql.elements import (
     nulls_first,
     nulls_last,
     or_,
-    text,
     true,
     tuple_,
 )
-from heron.sql.functions import func
+from heron.sql.functions import case, func
 from heron.sql.schema import (
     CheckConstraint,
     Column,
@@ -75,6 +72,7 @@ from heron.sql.selectable import (
     union,
     union_all,
 )
+from heron.sql.text import TextClause, text
 from heron.sql.types import (
     JSON,
     BigInteger,

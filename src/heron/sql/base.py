@@ -48,6 +48,7 @@ def new_identity() -> int:
     """A shape id of its own, for objects whose identity is their shape (Table, Column)."""
     return _next_id()
 
+
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 _plan_hook: Callable[[Any, Dialect, Params], ExecutionPlan] | None = None
@@ -57,22 +58,35 @@ class Generative:
     """Immutable builder: methods return a changed shallow copy, never mutate ``self``."""
 
     def _generate(self) -> Self:
-        new = self.__class__.__new__(self.__class__)
+        cls = self.__class__
+        new = cls.__new__(cls)
         state = self.__dict__.copy()
-        # The cache key memo belongs to this exact object only.
+        # Cache-key memos belong to this exact object only.
         state.pop("_memo", None)
+        state.pop("_ikey", None)
         state.pop("_skey", None)
         new.__dict__.update(state)
-        for slot in ("_key", "_binds"):
-            if slot in state:
-                continue
+        for slot in _slots_to_copy(cls):
             try:
-                value = object.__getattribute__(self, slot)
+                object.__setattr__(new, slot, object.__getattribute__(self, slot))
             except AttributeError:
                 continue
-            if not isinstance(getattr(type(self), slot, None), property):
-                object.__setattr__(new, slot, value)
         return new
+
+
+_SLOT_CACHE: dict[type, tuple[str, ...]] = {}
+
+
+def _slots_to_copy(cls: type) -> tuple[str, ...]:
+    """Slot-stored key/binds of a class (statements compute them as properties instead)."""
+    found = _SLOT_CACHE.get(cls)
+    if found is None:
+        found = _SLOT_CACHE[cls] = tuple(
+            name
+            for name in ("_key", "_binds")
+            if not isinstance(getattr(cls, name, None), property)
+        )
+    return found
 
 
 class Executable(Generative):
@@ -80,6 +94,8 @@ class Executable(Generative):
 
     _execution_options: Mapping[str, Any] = {}
     _with_options: tuple[Any, ...] = ()
+    # INSERT/UPDATE/DELETE: the SQL depends on the parameter names given at execution.
+    _is_dml = False
 
     def execution_options(self, **options: Any) -> Self:
         """Return a copy carrying execution options (merged with earlier ones).

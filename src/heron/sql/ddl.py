@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from heron._util.topological import find_cycles, sort
 from heron.sql.base import Executable, compiler_for
-from heron.sql.elements import ClauseElement, TextClause
+from heron.sql.elements import ClauseElement
+from heron.sql.text import TextClause
 
 if TYPE_CHECKING:
     from heron.dialect.base import Dialect

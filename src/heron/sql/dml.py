@@ -16,17 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from heron.exc import ArgumentError
 from heron.sql.base import ColumnCollection, Executable, shape, unknown_name_error
+from heron.sql.coercions import _unwrap, _value, coerce_expression, coerce_where
 from heron.sql.elements import (
     _EMPTY,
-    BindParameter,
     ClauseElement,
     ColumnClause,
     ColumnElement,
     _concat_binds,
-    _unwrap,
-    _value,
-    coerce_expression,
-    coerce_where,
 )
 from heron.sql.selectable import FromClause, SelectBase, coerce_from
 
@@ -55,19 +51,24 @@ class DMLBase(Executable, ClauseElement):
         self._returning_raw: tuple[Any, ...] = ()
 
     # computed lazily, once per statement object
-    @property
-    def _key(self) -> Any:
+    def _cache_parts(self) -> tuple[Any, tuple[Any, ...]]:
+        """``(shape tuple, binds)``; the tuple is the statement's cache key as is."""
         memo = self.__dict__.get("_memo")
         if memo is None:
             memo = self.__dict__["_memo"] = self._compute_key()
-        return memo[0]
+        return memo
+
+    @property
+    def _key(self) -> Any:
+        # Interned only when nested in another statement (subquery, CTE, ...).
+        key = self.__dict__.get("_ikey")
+        if key is None:
+            key = self.__dict__["_ikey"] = shape(*self._cache_parts()[0])
+        return key
 
     @property
     def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]  # read-only here
-        memo = self.__dict__.get("_memo")
-        if memo is None:
-            memo = self.__dict__["_memo"] = self._compute_key()
-        return memo[1]
+        return self._cache_parts()[1]
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
         raise NotImplementedError
@@ -152,7 +153,9 @@ class Insert(DMLBase):
             if not isinstance(first, Mapping):
                 raise ArgumentError("insert().values([...]) takes a list of dicts")
             columns = tuple(self._column(k) for k in first)
-            if any(isinstance(v, ClauseElement) for row in rows for v in row.values()):
+            # Rows are data: only the first row is checked for SQL expressions
+            # (scanning every value would cost more than binding them).
+            if any(isinstance(v, ClauseElement) for v in first.values()):
                 # SQL expressions inside rows: one node per cell (slower, rare).
                 new._multi_cells = tuple(self._resolve_values(row) for row in rows)
                 new._multi = None
@@ -282,7 +285,7 @@ class Insert(DMLBase):
                 parts.append("nothing")
         parts.append(tuple(r._key for r in self._returning))
         binds = binds + _concat_binds(self._returning)
-        return shape(*parts), binds
+        return tuple(parts), binds
 
 
 class _ExcludedTable(FromClause):
@@ -292,7 +295,9 @@ class _ExcludedTable(FromClause):
 
     def __init__(self) -> None:
         self.name = "excluded"
-        self._key = shape("excluded",)
+        self._key = shape(
+            "excluded",
+        )
         self._binds = _EMPTY
         self._columns = ColumnCollection()
 
@@ -362,7 +367,7 @@ class Update(_WhereMixin):
         return new
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        key = shape(
+        key = (
             "update",
             self.table._key,
             tuple((k, v._key) for k, (_, v) in self._values.items()),
@@ -391,7 +396,7 @@ class Delete(_WhereMixin):
     __visit_name__ = "delete"
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        key = shape(
+        key = (
             "delete",
             self.table._key,
             tuple(w._key for w in self._where),
@@ -413,4 +418,3 @@ def delete(table: Any) -> Delete:
 
 __all__ = ["Delete", "Insert", "MultiValues", "Update", "delete", "insert", "update"]
 
-_ = BindParameter

@@ -1,26 +1,25 @@
-"""Expression nodes: columns, bound values, operators, labels, casts, CASE, text.
+"""Expression nodes (columns, bound values, operators, labels, casts) and ColumnOperators.
 
 Layer 3 (sql). Every node is immutable and computes two things when it is
-built: ``_key``, a hashable description of its SHAPE (structure, identifiers
-and types, never values), and ``_binds``, the bound parameters below it in a
-fixed order. A statement's cache key is then a tuple of its parts' keys, so a
-compiled-statement cache hit costs a hash and a lookup, and the values for a
-hit are read straight from ``_binds`` without walking the tree again.
+built: ``_key``, the interned id of its SHAPE (structure, identifiers and
+types, never values; see ``base.shape``), and ``_binds``, the bound
+parameters below it in a fixed order. A statement's cache key is then a short
+tuple of its parts' ids, so a compiled-statement cache hit costs a hash and a
+lookup, and the values for a hit are read straight from ``_binds`` without
+walking the tree again. What Python values become is decided in
+``coercions.py``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from heron.exc import ArgumentError
 from heron.sql import operators as ops
-from heron.sql.base import Executable, shape
+from heron.sql.base import shape
 from heron.sql.types import (
     Boolean,
     NullType,
-    String,
     TypeEngine,
     to_instance,
     type_for_value,
@@ -424,7 +423,12 @@ class BindParameter(ColumnElement[T]):
         self.expanding = expanding
         self.transform = transform
         self._key = shape("bind", key if named else None, type_._key, expanding, transform)
-        self._binds = (self,)
+
+    @property
+    def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]
+        # Computed, not stored: a stored (self,) would make every bound
+        # parameter a reference cycle that only the cyclic GC can free.
+        return (self,)
 
 
 def bindparam(
@@ -647,94 +651,6 @@ def cast(expression: Any, type_: Any) -> Cast[Any]:
     return Cast(expression, type_)
 
 
-class Case(ColumnElement[T]):
-    """``CASE WHEN cond THEN value ... ELSE else_ END`` (or ``CASE value WHEN ...``)."""
-
-    __slots__ = ("else_", "value", "whens")
-    __visit_name__ = "case"
-
-    def __init__(
-        self,
-        whens: Sequence[tuple[ClauseElement, ClauseElement]],
-        value: ColumnElement[Any] | None,
-        else_: ColumnElement[Any] | None,
-    ) -> None:
-        self.whens = tuple(whens)
-        self.value = value
-        self.else_ = else_
-        result_type: TypeEngine[Any] = _NULLTYPE
-        for _, result in self.whens:
-            rtype = getattr(result, "type", None)
-            if rtype is not None and not isinstance(rtype, NullType):
-                result_type = rtype
-                break
-        self.type = result_type
-        parts: list[ClauseElement] = []
-        if value is not None:
-            parts.append(value)
-        for cond, result in self.whens:
-            parts += (cond, result)
-        if else_ is not None:
-            parts.append(else_)
-        self._key = shape(
-            "case",
-            value is not None,
-            else_ is not None,
-            *[p._key for p in parts],
-        )
-        self._binds = _concat_binds(parts)
-
-    def _children(self) -> Iterable[ClauseElement]:
-        if self.value is not None:
-            yield self.value
-        for cond, result in self.whens:
-            yield cond
-            yield result
-        if self.else_ is not None:
-            yield self.else_
-
-
-def case(*whens: Any, value: Any = None, else_: Any = None) -> Case[Any]:
-    """A CASE expression.
-
-    Example::
-
-        case((users.c.age < 18, "minor"), (users.c.age < 65, "adult"), else_="senior")
-        case({"a": 1, "b": 2}, value=t.c.code, else_=0)
-
-    Args:
-        whens: ``(condition, result)`` pairs, or one dict ``{compare_value: result}``
-            when ``value`` is given.
-        value: compare this expression with each key (simple CASE).
-        else_: the result when nothing matched (NULL when omitted).
-    """
-    pairs: list[tuple[Any, Any]]
-    if len(whens) == 1 and isinstance(whens[0], dict):
-        pairs = list(whens[0].items())
-    else:
-        pairs = list(whens)
-    if not pairs:
-        raise ArgumentError("case() needs at least one (condition, result) pair")
-    value_expr = coerce_expression(value) if value is not None else None
-    result_types = [getattr(coerce_expression(r), "type", None) for _, r in pairs if _is_sql(r)]
-    result_type = next((t for t in result_types if t is not None), None)
-    built: list[tuple[ClauseElement, ClauseElement]] = []
-    for pair in pairs:
-        if not isinstance(pair, tuple) or len(pair) != 2:
-            raise ArgumentError(
-                f"case() takes (condition, result) tuples, got {pair!r}; "
-                "e.g. case((t.c.x > 5, 'big'), else_='small')"
-            )
-        cond, result = pair
-        if value_expr is not None:
-            cond_expr: ClauseElement = _value(value_expr, cond)
-        else:
-            cond_expr = coerce_where(cond)
-        built.append((cond_expr, _value(None, result, result_type)))
-    else_expr = _value(None, else_, result_type) if else_ is not None else None
-    return Case(built, value_expr, else_expr)
-
-
 class Tuple(ColumnElement[Any]):
     """A row value ``(a, b, ...)``, e.g. ``tuple_(t.c.a, t.c.b).in_([(1, 2), (3, 4)])``."""
 
@@ -786,106 +702,39 @@ class InList(ColumnElement[bool]):
         return (self.left, self.param)
 
 
-class Over(ColumnElement[T]):
-    """A window function: ``fn(...) OVER (PARTITION BY ... ORDER BY ...)``."""
+class LikeAffix(ColumnElement[bool]):
+    """``left LIKE <pattern> ESCAPE '/'`` built from a prefix/suffix/substring.
 
-    __slots__ = ("element", "order_by", "partition_by")
-    __visit_name__ = "over"
+    A plain value is escaped and wrapped at bind time (its ``%`` and ``_``
+    match literally); an expression is concatenated with ``'%'`` in SQL.
+    """
 
-    def __init__(self, element: ColumnElement[Any], partition_by: Any, order_by: Any) -> None:
-        self.element = element
-        self.partition_by = tuple(coerce_expression(c) for c in _as_tuple(partition_by))
-        self.order_by = tuple(coerce_order_by(c) for c in _as_tuple(order_by))
-        self.type = element.type
-        parts = (element, *self.partition_by, *self.order_by)
-        self._key = shape("over", len(self.partition_by), *[p._key for p in parts])
-        self._binds = _concat_binds(parts)
+    __slots__ = ("kind", "left", "right")
+    __visit_name__ = "like_affix"
 
-    @property
-    def _result_name(self) -> str | None:
-        return self.element._result_name
+    def __init__(self, left: ColumnElement[Any], right: ClauseElement, kind: str) -> None:
+        self.left = left
+        self.right = right
+        self.kind = kind
+        self.type = _BOOLEAN
+        self._key = shape("affix", kind, left._key, right._key)
+        self._binds = left._binds + right._binds
 
     def _children(self) -> Iterable[ClauseElement]:
-        return (self.element, *self.partition_by, *self.order_by)
+        return (self.left, self.right)
 
 
-_BIND_NAME = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|(?<![:\w\\]):(\w+)(?!:)""")
+class _LabelReference(ColumnElement[Any]):
+    """A bare name in ORDER BY/GROUP BY, e.g. ``order_by("total")`` after ``.label("total")``."""
 
+    __slots__ = ("name",)
+    __visit_name__ = "label_reference"
 
-class TextClause(Executable, ColumnElement[Any]):
-    """Literal SQL with ``:name`` parameters (``text("SELECT * FROM t WHERE id = :id")``).
-
-    Write ``\\:`` for a literal colon. ``::`` casts and quoted strings are left
-    alone. Executable on its own (result columns come from the driver) or
-    usable as a condition or column.
-    """
-
-    __visit_name__ = "text"
-
-    def __init__(self, text: str, binds: dict[str, BindParameter[Any]] | None = None) -> None:
-        if not isinstance(text, str):
-            raise ArgumentError(f"text() takes a SQL string, got {text!r}")
-        self.text = text
-        parts: list[str | BindParameter[Any]] = []
-        bind_map = dict(binds or {})
-        pos = 0
-        for match in _BIND_NAME.finditer(text):
-            name = match.group(1)
-            if name is None:
-                continue
-            parts.append(text[pos : match.start()].replace("\\:", ":"))
-            bind = bind_map.get(name)
-            if bind is None:
-                bind = bind_map[name] = BindParameter(name, named=True)
-            parts.append(bind)
-            pos = match.end()
-        parts.append(text[pos:].replace("\\:", ":"))
-        self._parts = tuple(parts)
-        self.bind_map = bind_map
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.type = _NULLTYPE
-        found = [p for p in parts if isinstance(p, BindParameter)]
-        self._key = shape("text", text, *[b._key for b in found])
-        self._binds = tuple(found)
-
-    def bindparams(self, *binds: BindParameter[Any], **values: Any) -> TextClause:
-        """Return a copy with values (``x=5``) or typed ``bindparam()`` objects for its names."""
-        bind_map = dict(self.bind_map)
-        for bind in binds:
-            if bind.key not in bind_map:
-                raise ArgumentError(
-                    f"text() has no parameter :{bind.key}; it has {_names(bind_map)}"
-                )
-            bind_map[bind.key] = bind
-        for name, value in values.items():
-            if name not in bind_map:
-                raise ArgumentError(f"text() has no parameter :{name}; it has {_names(bind_map)}")
-            old = bind_map[name]
-            bind_map[name] = BindParameter(
-                name, value, None if isinstance(old.type, NullType) else old.type, named=True
-            )
-        return TextClause(self.text, bind_map)
-
-    def columns(self, *columns: Any, **types: Any) -> Any:
-        """Declare the result columns (names and types), making a typed text SELECT."""
-        from heron.sql.selectable import TextualSelect
-
-        cols: list[ColumnElement[Any]] = [coerce_expression(c) for c in columns]
-        cols += [ColumnClause(name, type_) for name, type_ in types.items()]
-        return TextualSelect(self, cols)
-
-
-def text(sql: str) -> TextClause:
-    """Literal SQL with ``:name`` bound parameters.
-
-    Example::
-
-        await conn.execute(text("SELECT name FROM users WHERE id = :id"), {"id": 5})
-    """
-    return TextClause(sql)
-
-
-def _names(mapping: dict[str, Any]) -> str:
-    return ", ".join(f":{name}" for name in mapping) or "none"
+        self._key = shape("labelref", name)
+        self._binds = _EMPTY
 
 
 # -- conjunctions -------------------------------------------------------------------
@@ -962,250 +811,6 @@ def nulls_last(column: Any) -> UnaryExpression[Any]:
     return UnaryExpression(coerce_order_by(column), modifier=ops.NULLS_LAST)
 
 
-# -- operator implementations ------------------------------------------------------------
-
-
-def _compare(left: ColumnElement[Any], operator: str, other: Any) -> ColumnElement[bool]:
-    if other is None:
-        if operator == ops.EQ or operator == ops.IS:
-            return BinaryExpression(left, _NULL, ops.IS, _BOOLEAN)
-        if operator == ops.NE or operator == ops.IS_NOT:
-            return BinaryExpression(left, _NULL, ops.IS_NOT, _BOOLEAN)
-    elif isinstance(other, list | set | frozenset) or (
-        isinstance(other, tuple) and not isinstance(left, Tuple)
-    ):
-        if operator in (ops.EQ, ops.NE):
-            fix = "in_" if operator == ops.EQ else "not_in"
-            raise ArgumentError(
-                f"cannot compare {_describe(left)} with a {type(other).__name__} using "
-                f"{'==' if operator == ops.EQ else '!='}; use .{fix}({other!r}) instead"
-            )
-        raise ArgumentError(f"cannot compare {_describe(left)} with a {type(other).__name__}")
-    if isinstance(left, Tuple) and isinstance(other, tuple):
-        if len(other) != len(left.clauses):
-            raise ArgumentError(
-                f"tuple of {len(other)} compared with a row value of {len(left.clauses)}"
-            )
-        right: ClauseElement = Tuple(
-            *[_value(c, v) for c, v in zip(left.clauses, other, strict=True)]
-        )
-    else:
-        right = _value(left, other)
-    return BinaryExpression(left, right, operator, _BOOLEAN)
-
-
-def _arith(
-    element: ColumnElement[Any], operator: str, other: Any, *, reverse: bool = False
-) -> ColumnElement[Any]:
-    other_expr = _value(element, other)
-    ltype = element.type or _NULLTYPE
-    rtype = getattr(other_expr, "type", None) or _NULLTYPE
-    if operator == ops.CONCAT:
-        result_type: TypeEngine[Any] = ltype if ltype._is_string else String()
-    else:
-        result_type = ltype if not isinstance(ltype, NullType) else rtype
-    if reverse:
-        return BinaryExpression(other_expr, element, operator, result_type)
-    return BinaryExpression(element, other_expr, operator, result_type)
-
-
-def _in(left: ColumnElement[Any], other: Any, *, negate: bool) -> ColumnElement[bool]:
-    operator = ops.NOT_IN if negate else ops.IN
-    if getattr(other, "_is_select_statement", False):
-        other = other.scalar_subquery()
-    if isinstance(other, ColumnElement) and other.__visit_name__ == "scalar_select":
-        return BinaryExpression(left, other, operator, _BOOLEAN)
-    if isinstance(other, BindParameter):
-        if not other.expanding:
-            raise ArgumentError(
-                "in_() with a bindparam() needs bindparam(name, expanding=True) so the "
-                "parameter can hold a list"
-            )
-        if isinstance(other.type, NullType) and left.type is not None:
-            other = BindParameter(
-                other.key, other.value, left.type, named=other.named, expanding=True
-            )
-        return InList(left, other, negate)
-    if isinstance(other, str | bytes) or not isinstance(other, Iterable):
-        raise ArgumentError(
-            f"in_() takes a list of values or a select(), got {other!r}; "
-            f"for a single value use == instead"
-        )
-    values = list(other)
-    for value in values:
-        if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
-            # Expressions inside the list: render them one by one (no expanding).
-            items = ClauseList([_value(left, v) for v in values])
-            return BinaryExpression(left, items, operator, _BOOLEAN)
-    name = getattr(left, "key", None)
-    param: BindParameter[Any] = BindParameter(
-        name if isinstance(name, str) else "param", values, left.type or _NULLTYPE, expanding=True
-    )
-    return InList(left, param, negate)
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
-
-
-# Pattern builders applied to a bound value at execution time (BindParameter.transform).
-LIKE_TRANSFORMS: dict[str, Callable[[Any], Any]] = {
-    "startswith": lambda v: None if v is None else _escape_like(v) + "%",
-    "endswith": lambda v: None if v is None else "%" + _escape_like(v),
-    "contains": lambda v: None if v is None else "%" + _escape_like(v) + "%",
-}
-
-
-class LikeAffix(ColumnElement[bool]):
-    """``left LIKE <pattern> ESCAPE '/'`` built from a prefix/suffix/substring.
-
-    A plain value is escaped and wrapped at bind time (its ``%`` and ``_``
-    match literally); an expression is concatenated with ``'%'`` in SQL.
-    """
-
-    __slots__ = ("kind", "left", "right")
-    __visit_name__ = "like_affix"
-
-    def __init__(self, left: ColumnElement[Any], right: ClauseElement, kind: str) -> None:
-        self.left = left
-        self.right = right
-        self.kind = kind
-        self.type = _BOOLEAN
-        self._key = shape("affix", kind, left._key, right._key)
-        self._binds = left._binds + right._binds
-
-    def _children(self) -> Iterable[ClauseElement]:
-        return (self.left, self.right)
-
-
-def _affix(left: ColumnElement[Any], other: Any, kind: str) -> ColumnElement[bool]:
-    if isinstance(other, BindParameter):
-        right: ClauseElement = BindParameter(
-            other.key, other.value, other.type, named=other.named, transform=kind
-        )
-    elif _is_sql(other):
-        right = coerce_expression(other)
-    else:
-        if not isinstance(other, str):
-            raise ArgumentError(f"{kind}() takes a string, got {other!r}")
-        right = BindParameter(
-            getattr(left, "key", None), other, left.type or _NULLTYPE, transform=kind
-        )
-    return LikeAffix(left, right, kind)
-
-
-# -- coercion ---------------------------------------------------------------------------------
-
-
-def _is_sql(obj: Any) -> bool:
-    return isinstance(obj, ClauseElement) or hasattr(obj, "__clause_element__")
-
-
-def _unwrap(obj: Any) -> Any:
-    # ORM attributes and mapped classes reduce to SQL constructs through
-    # __clause_element__; follow the chain until it stops.
-    seen = 0
-    while not isinstance(obj, ClauseElement) and hasattr(obj, "__clause_element__"):
-        obj = obj.__clause_element__()
-        seen += 1
-        if seen > 10:
-            break
-    return obj
-
-
-def _describe(obj: Any) -> str:
-    name = getattr(obj, "name", None)
-    table = getattr(obj, "table", None)
-    if isinstance(name, str) and table is not None and getattr(table, "name", None):
-        return f"column {table.name}.{name}"
-    if isinstance(name, str):
-        return f"column {name}"
-    return "the expression"
-
-
-def coerce_expression(obj: Any) -> ColumnElement[Any]:
-    """Return ``obj`` as a column expression, or raise ArgumentError saying what to do."""
-    if isinstance(obj, ColumnElement):
-        return obj
-    obj = _unwrap(obj)
-    if isinstance(obj, ColumnElement):
-        return obj
-    if getattr(obj, "_is_select_statement", False):
-        raise ArgumentError(
-            "a select() was given where a single value is expected; "
-            "use stmt.scalar_subquery() (or stmt.subquery() as a FROM)"
-        )
-    if isinstance(obj, ClauseElement):
-        raise ArgumentError(
-            f"{type(obj).__name__} is not a column expression; select its columns "
-            "(table.c.name) instead"
-        )
-    if isinstance(obj, str):
-        raise ArgumentError(
-            f"plain string {obj!r} given where a SQL expression is expected; "
-            f"use text({obj!r}) for raw SQL, or literal({obj!r}) for a value"
-        )
-    raise ArgumentError(
-        f"{obj!r} is not a SQL expression; use literal({obj!r}) for a value, "
-        "or a column such as table.c.name"
-    )
-
-
-def coerce_where(obj: Any) -> ColumnElement[Any]:
-    """Return ``obj`` as a condition; plain strings point to ``text()``."""
-    if isinstance(obj, ColumnElement):
-        return obj
-    if obj is True:
-        return _TRUE
-    if obj is False:
-        return _FALSE
-    return coerce_expression(obj)
-
-
-def coerce_order_by(obj: Any) -> ColumnElement[Any]:
-    """ORDER BY / GROUP BY element; a string names a label or column of the statement."""
-    if isinstance(obj, str):
-        return _LabelReference(obj)
-    return coerce_expression(obj)
-
-
-class _LabelReference(ColumnElement[Any]):
-    """A bare name in ORDER BY/GROUP BY, e.g. ``order_by("total")`` after ``.label("total")``."""
-
-    __slots__ = ("name",)
-    __visit_name__ = "label_reference"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.type = _NULLTYPE
-        self._key = shape("labelref", name)
-        self._binds = _EMPTY
-
-
-def _value(against: ColumnElement[Any] | None, value: Any, type_: Any = None) -> ColumnElement[Any]:
-    """A SQL expression as is, or a Python value as a bound parameter typed like ``against``."""
-    if isinstance(value, ColumnElement):
-        return value
-    if _is_sql(value):
-        return coerce_expression(value)
-    if value is None:
-        return _NULL
-    if type_ is None and against is not None:
-        type_ = against.type
-        if type_ is None or isinstance(type_, NullType):
-            type_ = None
-    key = getattr(against, "key", None) if against is not None else None
-    return BindParameter(key if isinstance(key, str) else None, value, type_)
-
-
-def _as_tuple(value: Any) -> tuple[Any, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(value)
-    return (value,)
-
-
 def _concat_binds(elements: Iterable[ClauseElement]) -> tuple[Any, ...]:
     binds: tuple[Any, ...] = _EMPTY
     for element in elements:
@@ -1245,28 +850,24 @@ def group(elements: Iterable[ClauseElement], base: Group | None = None) -> Group
 EMPTY_GROUP = group(())
 
 
-def iter_binds(element: ClauseElement) -> Iterator[BindParameter[Any]]:
-    """Bound parameters of ``element`` in cache-key order (skipping FROM markers)."""
-    for item in element._binds:
-        if isinstance(item, BindParameter):
-            yield item
-
-
-@overload
-def coerce_type(value: None) -> NullType: ...
-@overload
-def coerce_type(value: Any) -> TypeEngine[Any]: ...
-def coerce_type(value: Any) -> TypeEngine[Any]:
-    """A type instance from a class, an instance or None."""
-    return to_instance(value)
-
+# Operator semantics and coercion rules live in coercions.py, which builds the
+# node classes above; importing it last lets the two modules use each other.
+from heron.sql.coercions import (  # noqa: E402
+    _affix,
+    _arith,
+    _compare,
+    _in,
+    _value,
+    coerce_expression,
+    coerce_order_by,
+    coerce_where,
+)
 
 __all__ = [
     "NO_VALUE",
     "BinaryExpression",
     "BindParameter",
     "BooleanClauseList",
-    "Case",
     "Cast",
     "ClauseElement",
     "ClauseList",
@@ -1276,19 +877,12 @@ __all__ = [
     "DerivedColumn",
     "InList",
     "Label",
-    "LikeAffix",
-    "Over",
-    "TextClause",
     "Tuple",
     "UnaryExpression",
     "and_",
     "asc",
     "bindparam",
-    "case",
     "cast",
-    "coerce_expression",
-    "coerce_order_by",
-    "coerce_where",
     "desc",
     "distinct",
     "false",
@@ -1298,7 +892,6 @@ __all__ = [
     "nulls_first",
     "nulls_last",
     "or_",
-    "text",
     "true",
     "tuple_",
 ]

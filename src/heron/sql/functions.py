@@ -1,4 +1,4 @@
-"""SQL functions: ``func.count()``, ``func.lower(x)``, ``func.now()`` and any other name.
+"""SQL functions (``func.count()``, ``func.now()``, any other name), window functions, CASE.
 
 Layer 3 (sql). ``func.<name>(...)`` builds a ``Function`` node; well-known
 names get a result type (so results are processed: ``func.now()`` gives
@@ -9,17 +9,20 @@ compiler, also inside ``server_default``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
+from heron.exc import ArgumentError
 from heron.sql.base import shape
-from heron.sql.elements import (
-    ClauseElement,
-    ColumnElement,
-    Over,
-    _concat_binds,
+from heron.sql.coercions import (
+    _as_tuple,
+    _is_sql,
     _value,
+    coerce_expression,
+    coerce_order_by,
+    coerce_where,
 )
+from heron.sql.elements import ClauseElement, ColumnElement, _concat_binds
 from heron.sql.types import (
     DateTime,
     Float,
@@ -31,7 +34,31 @@ from heron.sql.types import (
     to_instance,
 )
 
+T = TypeVar("T")
 _NULLTYPE = NullType()
+
+
+class Over(ColumnElement[T]):
+    """A window function: ``fn(...) OVER (PARTITION BY ... ORDER BY ...)``."""
+
+    __slots__ = ("element", "order_by", "partition_by")
+    __visit_name__ = "over"
+
+    def __init__(self, element: ColumnElement[Any], partition_by: Any, order_by: Any) -> None:
+        self.element = element
+        self.partition_by = tuple(coerce_expression(c) for c in _as_tuple(partition_by))
+        self.order_by = tuple(coerce_order_by(c) for c in _as_tuple(order_by))
+        self.type = element.type
+        parts = (element, *self.partition_by, *self.order_by)
+        self._key = shape("over", len(self.partition_by), *[p._key for p in parts])
+        self._binds = _concat_binds(parts)
+
+    @property
+    def _result_name(self) -> str | None:
+        return self.element._result_name
+
+    def _children(self) -> Iterable[ClauseElement]:
+        return (self.element, *self.partition_by, *self.order_by)
 
 
 class Function(ColumnElement[Any]):
@@ -86,6 +113,94 @@ def _result_type(name: str, args: tuple[ColumnElement[Any], ...]) -> TypeEngine[
     if name in ("sum", "min", "max", "coalesce", "abs", "round", "nullif", "greatest", "least"):
         return _first_type(args)
     return _NULLTYPE
+
+
+class Case(ColumnElement[T]):
+    """``CASE WHEN cond THEN value ... ELSE else_ END`` (or ``CASE value WHEN ...``)."""
+
+    __slots__ = ("else_", "value", "whens")
+    __visit_name__ = "case"
+
+    def __init__(
+        self,
+        whens: Sequence[tuple[ClauseElement, ClauseElement]],
+        value: ColumnElement[Any] | None,
+        else_: ColumnElement[Any] | None,
+    ) -> None:
+        self.whens = tuple(whens)
+        self.value = value
+        self.else_ = else_
+        result_type: TypeEngine[Any] = _NULLTYPE
+        for _, result in self.whens:
+            rtype = getattr(result, "type", None)
+            if rtype is not None and not isinstance(rtype, NullType):
+                result_type = rtype
+                break
+        self.type = result_type
+        parts: list[ClauseElement] = []
+        if value is not None:
+            parts.append(value)
+        for cond, result in self.whens:
+            parts += (cond, result)
+        if else_ is not None:
+            parts.append(else_)
+        self._key = shape(
+            "case",
+            value is not None,
+            else_ is not None,
+            *[p._key for p in parts],
+        )
+        self._binds = _concat_binds(parts)
+
+    def _children(self) -> Iterable[ClauseElement]:
+        if self.value is not None:
+            yield self.value
+        for cond, result in self.whens:
+            yield cond
+            yield result
+        if self.else_ is not None:
+            yield self.else_
+
+
+def case(*whens: Any, value: Any = None, else_: Any = None) -> Case[Any]:
+    """A CASE expression.
+
+    Example::
+
+        case((users.c.age < 18, "minor"), (users.c.age < 65, "adult"), else_="senior")
+        case({"a": 1, "b": 2}, value=t.c.code, else_=0)
+
+    Args:
+        whens: ``(condition, result)`` pairs, or one dict ``{compare_value: result}``
+            when ``value`` is given.
+        value: compare this expression with each key (simple CASE).
+        else_: the result when nothing matched (NULL when omitted).
+    """
+    pairs: list[tuple[Any, Any]]
+    if len(whens) == 1 and isinstance(whens[0], dict):
+        pairs = list(whens[0].items())
+    else:
+        pairs = list(whens)
+    if not pairs:
+        raise ArgumentError("case() needs at least one (condition, result) pair")
+    value_expr = coerce_expression(value) if value is not None else None
+    result_types = [getattr(coerce_expression(r), "type", None) for _, r in pairs if _is_sql(r)]
+    result_type = next((t for t in result_types if t is not None), None)
+    built: list[tuple[ClauseElement, ClauseElement]] = []
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ArgumentError(
+                f"case() takes (condition, result) tuples, got {pair!r}; "
+                "e.g. case((t.c.x > 5, 'big'), else_='small')"
+            )
+        cond, result = pair
+        if value_expr is not None:
+            cond_expr: ClauseElement = _value(value_expr, cond)
+        else:
+            cond_expr = coerce_where(cond)
+        built.append((cond_expr, _value(None, result, result_type)))
+    else_expr = _value(None, else_, result_type) if else_ is not None else None
+    return Case(built, value_expr, else_expr)
 
 
 class _FunctionBuilder:
@@ -181,4 +296,4 @@ class FunctionGenerator:
 
 func = FunctionGenerator()
 
-__all__ = ["Function", "FunctionGenerator", "func"]
+__all__ = ["Case", "Function", "FunctionGenerator", "Over", "case", "func"]

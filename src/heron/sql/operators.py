@@ -4,7 +4,7 @@ Layer 3 (sql). Expression nodes carry an operator name from this module; the
 compiler renders it and decides parentheses from ``PRECEDENCE`` alone, so the
 expression tree never needs explicit grouping nodes. The operator methods
 users call (``==``, ``in_``, ``like`` ...) live on ``ColumnOperators`` in
-``elements.py``; this module re-exports it for the ORM.
+``elements.py``.
 """
 
 from __future__ import annotations

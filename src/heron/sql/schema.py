@@ -16,14 +16,14 @@ from typing import Any, TypeVar
 from heron.exc import ArgumentError
 from heron.sql import ddl
 from heron.sql.base import ColumnCollection, new_identity
+from heron.sql.coercions import coerce_expression
 from heron.sql.elements import (
     ClauseElement,
     ColumnClause,
     ColumnElement,
-    TextClause,
-    coerce_expression,
 )
 from heron.sql.selectable import FromClause
+from heron.sql.text import TextClause
 from heron.sql.types import Integer, TypeEngine, to_instance
 
 T = TypeVar("T")
@@ -352,7 +352,7 @@ class ForeignKey:
             table = tables.get(f"{owner.schema}.{table_name}")
         if table is None:
             raise ArgumentError(
-                f"ForeignKey({spec!r}) on {owner.name}.{parent.name if parent is not None else '?'}: "
+                f"ForeignKey({spec!r}) on {owner.name}.{_name_of(parent)}: "
                 f"no table {table_name!r} in this MetaData (tables: "
                 f"{', '.join(sorted(tables)) or 'none'}); define it or fix the name"
             )
@@ -361,7 +361,7 @@ class ForeignKey:
             target = table.c.get(column_name)
         if target is None:
             raise ArgumentError(
-                f"ForeignKey({spec!r}) on {owner.name}.{parent.name if parent is not None else '?'}: table "
+                f"ForeignKey({spec!r}) on {owner.name}.{_name_of(parent)}: table "
                 f"{table.name!r} has no column {column_name!r} (columns: "
                 f"{', '.join(c.name or '?' for c in table.c)})"
             )
@@ -377,6 +377,10 @@ class ForeignKey:
 
     def __repr__(self) -> str:
         return f"ForeignKey({self.target_fullname!r})"
+
+
+def _name_of(column: Column[Any] | None) -> str:
+    return column.name or "?" if column is not None else "?"
 
 
 class Constraint:

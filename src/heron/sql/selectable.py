@@ -10,36 +10,35 @@ ambiguous foreign-key path is an ``ArgumentError`` at build time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from heron.exc import ArgumentError
 from heron.sql.base import ColumnCollection, Executable, shape, unknown_name_error
+from heron.sql.coercions import _unwrap, coerce_expression, coerce_order_by, coerce_where
 from heron.sql.elements import (
     _BOOLEAN,
-    _EMPTY,
     EMPTY_GROUP,
     BindParameter,
-    Group,
     ClauseElement,
     ColumnElement,
     DerivedColumn,
+    Group,
     Label,
-    TextClause,
     _concat_binds,
-    _unwrap,
     and_,
-    coerce_expression,
-    coerce_order_by,
-    coerce_where,
     group,
 )
 from heron.sql.types import Integer, NullType
 
 if TYPE_CHECKING:
     from heron.sql.compiler.compiled import Compiled
+    from heron.sql.text import TextClause
 
 _TP = TypeVar("_TP")
 T = TypeVar("T")
+T0 = TypeVar("T0")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
 _INTEGER = Integer()
 
 
@@ -338,19 +337,24 @@ class SelectBase(Executable, ClauseElement):
     _memo: tuple[Any, tuple[Any, ...]]
 
     # computed lazily, once per statement object
-    @property
-    def _key(self) -> Any:
+    def _cache_parts(self) -> tuple[Any, tuple[Any, ...]]:
+        """``(shape tuple, binds)``; the tuple is the statement's cache key as is."""
         memo = self.__dict__.get("_memo")
         if memo is None:
             memo = self.__dict__["_memo"] = self._compute_key()
-        return memo[0]
+        return memo
+
+    @property
+    def _key(self) -> Any:
+        # Interned only when nested in another statement (subquery, CTE, ...).
+        key = self.__dict__.get("_ikey")
+        if key is None:
+            key = self.__dict__["_ikey"] = shape(*self._cache_parts()[0])
+        return key
 
     @property
     def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]  # read-only here
-        memo = self.__dict__.get("_memo")
-        if memo is None:
-            memo = self.__dict__["_memo"] = self._compute_key()
-        return memo[1]
+        return self._cache_parts()[1]
 
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
         raise NotImplementedError
@@ -474,33 +478,31 @@ class Select(SelectBase, Generic[_TP]):
 
     # -- cache key ----------------------------------------------------------------------
     def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        # hot path: benchmarks/bench_compile.py (every execution of a fresh statement)
+        # hot path: benchmarks/bench_compile.py (once per statement object): each
+        # part already carries its shape ids and binds, so this only assembles.
+        c, f, w, o = self._columns_, self._from_obj, self._where, self._order_by
+        g, h, d = self._group_by, self._having, self._distinct_on
         limit, offset = self._limit, self._offset
-        key = shape(
+        key = (
             "select",
-            self._columns_.key,
-            self._from_obj.key,
-            self._where.key,
-            self._group_by.key,
-            self._having.key,
-            self._order_by.key,
-            self._distinct_on.key,
-            limit._key if limit is not None else None,
-            offset._key if offset is not None else None,
+            c.key,
+            f.key,
+            w.key,
+            g.key,
+            h.key,
+            o.key,
+            d.key,
+            None if limit is None else limit._key,
+            None if offset is None else offset._key,
             self._distinct,
             self._for_update,
         )
-        binds = self._columns_.binds
-        for part in (self._from_obj, self._where, self._group_by, self._having, self._order_by):
-            b = part.binds
-            if b:
-                binds = binds + b if binds else b
-        if self._distinct_on.binds:
-            binds = binds + self._distinct_on.binds
-        if limit is not None:
-            binds = (*binds, limit)
-        if offset is not None:
-            binds = (*binds, offset)
+        if g or h or d:
+            binds = (*c.binds, *f.binds, *w.binds, *o.binds, *g.binds, *h.binds, *d.binds)
+        else:
+            binds = (*c.binds, *f.binds, *w.binds, *o.binds)
+        if limit is not None or offset is not None:
+            binds = (*binds, *[p for p in (limit, offset) if p is not None])
         return key, binds
 
     # -- columns ------------------------------------------------------------------------
@@ -510,7 +512,7 @@ class Select(SelectBase, Generic[_TP]):
             if isinstance(element, FromClause):
                 out.extend(element.c)
             else:
-                out.append(element)  # type: ignore[arg-type]
+                out.append(element)
         return out
 
     @property
@@ -760,10 +762,24 @@ def _froms_of(elements: Iterable[ClauseElement]) -> list[FromClause]:
     return list(seen.values())
 
 
+class _TypedClause(Protocol[T]):
+    """Anything whose ``__clause_element__()`` is a typed column (ORM attributes)."""
+
+    def __clause_element__(self) -> ColumnElement[T]: ...
+
+
+# One entity: a mapped class (rows of instances), a typed column or ORM attribute.
+_Entity = type[T] | ColumnElement[T] | _TypedClause[T]
+
+
 @overload
-def select(__ent0: type[T]) -> Select[tuple[T]]: ...
+def select(__e0: _Entity[T0], /) -> Select[tuple[T0]]: ...
 @overload
-def select(__ent0: ColumnElement[T]) -> Select[tuple[T]]: ...
+def select(__e0: _Entity[T0], __e1: _Entity[T1], /) -> Select[tuple[T0, T1]]: ...
+@overload
+def select(
+    __e0: _Entity[T0], __e1: _Entity[T1], __e2: _Entity[T2], /
+) -> Select[tuple[T0, T1, T2]]: ...
 @overload
 def select(*entities: Any) -> Select[Any]: ...
 def select(*entities: Any) -> Select[Any]:

@@ -421,16 +421,9 @@ class JSON(TypeEngine[Any]):
 
 
 class LargeBinary(TypeEngine[bytes]):
-    """Bytes (``BYTEA`` on PostgreSQL, ``BLOB`` on SQLite)."""
+    """Bytes (``BYTEA`` on PostgreSQL, ``BLOB`` on SQLite); both drivers return ``bytes``."""
 
     python_type = bytes
-
-    def result_processor(self, dialect: Dialect) -> Processor | None:
-        def process(value: Any) -> Any:
-            # Drivers may hand back memoryview/bytearray; callers expect bytes.
-            return value if value is None or type(value) is bytes else bytes(value)
-
-        return process
 
 
 class Uuid(TypeEngine[uuid.UUID]):
@@ -453,12 +446,9 @@ class Uuid(TypeEngine[uuid.UUID]):
 
     def result_processor(self, dialect: Dialect) -> Processor | None:
         if dialect.native_uuid:
-
-            def process_native(value: Any) -> Any:
-                # asyncpg returns its own UUID subclass; hand back the stdlib type.
-                return value if value is None or type(value) is uuid.UUID else uuid.UUID(str(value))
-
-            return process_native
+            # asyncpg returns a uuid.UUID subclass that hashes and compares
+            # equal to the stdlib one: converting each value would only cost.
+            return None
 
         def process(value: Any) -> Any:
             return None if value is None else uuid.UUID(value)

@@ -19,12 +19,15 @@ _base._plan_hook = plan_execution
 _elements._compile_hook = compile_statement
 
 compiler_for = _base.compiler_for
+# ``compile(stmt, dialect)``: same as ``stmt.compile(dialect)``.
+compile = compile_statement
 
 __all__ = [
     "Compiled",
     "PostgresCompiler",
     "SQLCompiler",
     "SqliteCompiler",
+    "compile",
     "compile_statement",
     "compiler_for",
     "plan_execution",

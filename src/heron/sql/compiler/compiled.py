@@ -11,6 +11,8 @@ template serves every statement of the same shape.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from heron.dialect.sqlite import SqliteDialect
@@ -39,10 +41,11 @@ class Template:
 
     __slots__ = (
         "fast",
+        "fast_named",
         "fast_procs",
         "is_ddl",
-        "nul_checks",
         "keys",
+        "nul_checks",
         "placeholder",
         "processors",
         "returns_rows",
@@ -73,7 +76,9 @@ class Template:
         self.is_ddl = is_ddl
         # NUL checks (PostgreSQL text) run as one loop over positions, not as a
         # processor call per value.
-        nul = [i for i, slot in enumerate(self.slots) if slot[3] is _reject_nul and slot[0] != MULTI]
+        nul = [
+            i for i, slot in enumerate(self.slots) if slot[3] is _reject_nul and slot[0] != MULTI
+        ]
         if nul:
             self.slots = tuple(
                 (k, i, n, None, e) if pos in nul else (k, i, n, p, e)
@@ -85,8 +90,13 @@ class Template:
         # values are one list comprehension plus the few conversions needed.
         simple = all(s[0] == BIND or (s[0] == EXPANDING and not s[4][1]) for s in self.slots)
         self.fast = tuple(s[1] for s in self.slots) if simple else None
+        # Every value from the parameter dict (insert(t) / update(t) executemany).
+        named = bool(self.slots) and all(s[0] == NAMED and s[1] < 0 for s in self.slots)
+        self.fast_named = tuple(s[2] for s in self.slots) if named else None
         self.fast_procs = tuple(
-            (pos, s[3]) for pos, s in enumerate(self.slots) if simple and s[3] is not None
+            (pos, s[3])
+            for pos, s in enumerate(self.slots)
+            if (simple or named) and s[3] is not None
         )
 
     def values(self, binds: Sequence[Any], params: Mapping[str, Any] | None) -> list[Any]:
@@ -96,6 +106,13 @@ class Template:
             out = [binds[i].value for i in fast]
             for pos, proc in self.fast_procs:
                 out[pos] = proc(out[pos])
+        elif self.fast_named is not None and params is not None:
+            try:
+                out = [params[name] for name in self.fast_named]
+            except KeyError:
+                out = self._values(binds, params)  # raises, naming the parameter
+            for pos, proc in self.fast_procs:
+                out[pos] = proc(out[pos])
         else:
             out = self._values(binds, params)
         for pos, name in self.nul_checks:
@@ -103,6 +120,25 @@ class Template:
             if type(value) is str and "\x00" in value:
                 raise NulCharacterError(name)
         return out
+
+    def values_many(self, binds: Sequence[Any], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Positional values for an executemany, one sequence per parameter dict."""
+        names = self.fast_named
+        if names is not None and not self.fast_procs:
+            # hot path: bulk INSERT through executemany; rows read by itemgetter in C.
+            getter = itemgetter(*names)
+            try:
+                out: list[Any] = (
+                    list(map(getter, rows)) if len(names) > 1 else [(v,) for v in map(getter, rows)]
+                )
+            except KeyError:
+                out = []
+            if len(out) == len(rows):
+                for pos, name in self.nul_checks:
+                    _check_nul([t[pos] for t in out], name)
+                return out
+        values_of = self.values
+        return [values_of(binds, row) for row in rows]
 
     def _values(self, binds: Sequence[Any], params: Mapping[str, Any] | None) -> list[Any]:
         out: list[Any] = []
@@ -183,25 +219,64 @@ def _slot_name(slots: Sequence[Slot], position: int) -> str:
 
 
 def _multi_values(out: list[Any], block: Any, extra: Any) -> None:
-    # hot path: benchmarks/bench_compile.py; flattens rows x columns without per-value nodes
+    # hot path: the ORM's batched INSERT ... RETURNING. Rows are flattened by
+    # itemgetter in C; conversions run per column over a slice; NUL checks
+    # search one joined string per column. Anything unusual (missing keys,
+    # defaults) takes the row-by-row path, which also words the errors.
+    keys, procs, defaults = extra[0], extra[1], extra[2]
+    rows = block.rows
+    width = len(keys)
+    if width and not any(d is not None for d in defaults):
+        getter = itemgetter(*keys)
+        try:
+            if width == 1:
+                flat = list(map(getter, rows))
+            else:
+                flat = list(chain.from_iterable(map(getter, rows)))
+        except KeyError:
+            flat = None
+        # No KeyError: every row has the keys; equal total size: none has more.
+        if flat is not None and sum(map(len, rows)) == len(rows) * len(block.columns):
+            for pos, proc in enumerate(procs):
+                if proc is _reject_nul:
+                    _check_nul(flat[pos::width], keys[pos])
+                elif proc is not None:
+                    flat[pos::width] = [proc(v) for v in flat[pos::width]]
+            out.extend(flat)
+            return
+    _multi_values_slow(out, block, extra)
+
+
+def _check_nul(values: list[Any], name: str) -> None:
+    try:
+        found = "\x00" in "\x01".join(filter(None, values))
+    except TypeError:  # not all text: check one by one
+        found = any(type(v) is str and "\x00" in v for v in values)
+    if found:
+        raise NulCharacterError(name)
+
+
+def _multi_values_slow(out: list[Any], block: Any, extra: Any) -> None:
     keys, procs, defaults = extra[0], extra[1], extra[2]
     given = len(block.columns)
     append = out.append
-    columns = tuple(zip(keys, procs, defaults, strict=True))
-    try:
-        for row in block.rows:
-            if len(row) != given:
-                _row_keys_error(block, row)
-            for key, proc, default in columns:
-                try:
-                    value = row[key]
-                except KeyError:
-                    if default is None:
-                        _row_keys_error(block, row)
-                    value = default.value()
-                append(value if proc is None else proc(value))
-    except NulCharacterError as exc:
-        raise NulCharacterError(key) from exc
+    columns = [
+        (key, None if proc is _reject_nul else proc, default, proc is _reject_nul)
+        for key, proc, default in zip(keys, procs, defaults, strict=True)
+    ]
+    for row in block.rows:
+        if len(row) != given:
+            _row_keys_error(block, row)
+        for key, proc, default, nul in columns:
+            try:
+                value = row[key]
+            except KeyError:
+                if default is None:
+                    _row_keys_error(block, row)
+                value = default.value()
+            if nul and type(value) is str and "\x00" in value:
+                raise NulCharacterError(key)
+            append(value if proc is None else proc(value))
 
 
 def _row_keys_error(block: Any, row: Any) -> None:
@@ -285,26 +360,29 @@ def statement_key(stmt: Any, params: Mapping[str, Any] | None) -> tuple[Any, tup
 
     The identity pattern of ``_binds`` joins the key only when one object
     occurs twice (a reused expression, an anonymous alias referenced twice),
-    because then the template must read one value for two placeholders.
+    because then the template must read one value for two placeholders, or
+    two FROM entries are one.
     """
+    # hot path: benchmarks/bench_compile.py
     state = getattr(stmt, "__dict__", None)
-    memo = state.get("_skey") if state is not None else None
-    param_dependent = getattr(stmt, "_is_dml", False) and params
-    if memo is not None and not param_dependent:
-        return memo  # type: ignore[no-any-return]
-    key = stmt._key
-    binds = stmt._binds
+    if state is not None:
+        memo = state.get("_skey")
+        if memo is not None and not (params and stmt._is_dml):
+            return memo  # type: ignore[no-any-return]
+        parts = getattr(stmt, "_compute_key", None)
+        key, binds = parts() if parts is not None else (stmt._key, stmt._binds)
+    else:
+        key, binds = stmt._key, stmt._binds
     # Binds and FROM markers hash by identity, so a set finds a repeated object.
     if len(binds) > 1 and len(set(binds)) != len(binds):
         first: dict[int, int] = {}
         key = (key, tuple(first.setdefault(id(b), n) for n, b in enumerate(binds)))
-    if param_dependent:
-        # The columns of insert(t) / update(t) executed with a dict depend on its keys.
-        assert params is not None
-        return (key, tuple(params)), binds
     result = (key, binds)
     if state is not None:
         state["_skey"] = result
+        if params and getattr(stmt, "_is_dml", False):
+            # The columns of insert(t) / update(t) executed with a dict depend on its keys.
+            return (key, tuple(params)), binds
     return result
 
 
@@ -375,10 +453,9 @@ def plan_execution(
             "an IN list that expands per execution cannot be sent as executemany; "
             "execute the statement once per parameter dict"
         )
-    values_of = template.values
     return ExecutionPlan(
         template.sql,
-        [values_of(binds, row) for row in rows],
+        template.values_many(binds, rows),
         many=True,
         returns_rows=template.returns_rows,
         keys=template.keys,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from heron.exc import CompileError
 from heron.sql.ddl import foreign_key_name
-from heron.sql.elements import TextClause
+from heron.sql.text import TextClause
 
 if TYPE_CHECKING:
     from heron.dialect.base import Dialect
