@@ -62,3 +62,21 @@ async def test_wrong_password_or_database_is_operational_error(pg_engine: Engine
             await engine.connect()
     finally:
         await engine.dispose()
+
+
+async def test_ping_round_trips_on_a_live_connection(pg_engine: Engine) -> None:
+    async with pg_engine.connect(autobegin=False) as conn:
+        driver = conn._driver
+        assert driver is not None
+        await driver.ping()
+        assert not driver.in_transaction()
+
+
+def test_private_asyncpg_names_heron_relies_on_exist() -> None:
+    import asyncpg
+
+    # exec_driver_sql needs rows and the command tag in one round trip, and the
+    # keys of an empty result come from the statement cache; fail loudly if
+    # asyncpg moves these.
+    assert callable(asyncpg.Connection._execute)
+    assert callable(asyncpg.Connection._get_statement)

@@ -61,6 +61,16 @@ def test_row_with_duplicate_names_refuses_ambiguous_access() -> None:
         _ = row._mapping["id"]
 
 
+def test_row_pickles_and_copies() -> None:
+    import copy
+    import pickle
+
+    row = make(ROWS).first()
+    clone = pickle.loads(pickle.dumps(row))
+    assert clone == row and clone.name == "a" and clone._fields == ("id", "name")
+    assert copy.copy(row).id == 1
+
+
 def test_row_classes_are_shared_per_key_tuple() -> None:
     assert row_class(["a", "b"]) is row_class(("a", "b"))
     assert row_class(["a", "b"]) is not row_class(["b", "a"])

@@ -254,7 +254,7 @@ class Connection:
                 return Result((), _NO_ROWS, None, count, returns_rows=False)
             keys, rows, count = await driver.query(sql, params)
             if keys:
-                return Result(keys, rows, None, count)
+                return Result(keys, rows, None, count if count >= 0 else len(rows))
             return Result((), _NO_ROWS, None, count, returns_rows=False)
         except BaseException as error:
             self._failed(error)

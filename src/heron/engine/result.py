@@ -79,6 +79,14 @@ class Row(tuple[Any, ...], Generic[T_co]):
     def __repr__(self) -> str:
         return repr(tuple(self))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Row classes are made at runtime; pickle by column names instead.
+        return (_rebuild_row, (self._fields, tuple(self)))
+
+
+def _rebuild_row(fields: tuple[str, ...], values: tuple[Any, ...]) -> Row[Any]:
+    return row_class(fields)(values)
+
 
 _row_classes: dict[tuple[str, ...], type[Row[Any]]] = {}
 _ROW_CLASS_CACHE_SIZE = 1000

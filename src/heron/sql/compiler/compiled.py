@@ -374,7 +374,8 @@ def statement_key(stmt: Any, params: Mapping[str, Any] | None) -> tuple[Any, tup
     else:
         key, binds = stmt._key, stmt._binds
     # Binds and FROM markers hash by identity, so a set finds a repeated object.
-    if len(binds) > 1 and len(set(binds)) != len(binds):
+    # (ids, not the objects: their __hash__ is Python-level, ids hash in C)
+    if len(binds) > 1 and len(set(map(id, binds))) != len(binds):
         first: dict[int, int] = {}
         key = (key, tuple(first.setdefault(id(b), n) for n, b in enumerate(binds)))
     result = (key, binds)
