@@ -296,3 +296,27 @@ async def test_deleting_parent_does_not_null_a_child_already_deleted(
         await session.delete(root)
         await session.commit()
     assert await rows(session_factory, Node.label) == []
+
+
+async def test_deleting_many_parents_loads_children_to_null_in_batches(
+    session_factory: Any, sql_log: Any
+) -> None:
+    async with session_factory() as session:
+        users = [User(name=f"u{i}") for i in range(1200)]
+        session.add_all(users)
+        kept = Post(title="kept", author=users[7])
+        session.add(kept)
+        await session.commit()
+    async with session_factory() as session:
+        loaded = (await session.scalars(select(User))).all()
+        sql_log.clear()
+        for user in loaded:
+            await session.delete(user)
+        # nothing is loaded one parent at a time: the children the flush needs
+        # (addresses and profile to cascade the delete to, posts to set their
+        # key to NULL) are loaded for all 1,200 parents, one IN query per 500
+        assert sql_log.statements == []
+        await session.commit()
+        selects = [s for s in sql_log.statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 3 * 3
+    assert await rows(session_factory, Post.title, Post.author_id) == [("kept", None)]

@@ -25,7 +25,7 @@ from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
 from heron.orm.instrumentation import install_loaded_collection
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
-from heron.orm.loaders import LoadTree, apply_eager
+from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_load
 from heron.orm.loading import entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import Direction, RelationshipProperty
@@ -98,6 +98,8 @@ class Session:
         self._txn_inserted: list[InstanceState] = []
         self._txn_deleted: list[tuple[InstanceState, Any]] = []
         self._txn_updated: list[InstanceState] = []
+        # one-to-many collections of deleted objects to load before the flush
+        self._deferred_loads: dict[int, tuple[RelationshipProperty, list[Any]]] = {}
         self._savepoints: list[_Savepoint] = []
         self._failed: BaseException | None = None
         self._busy: str | None = None
@@ -349,6 +351,7 @@ class Session:
 
     def expunge_all(self) -> None:
         """Detach every object from the session."""
+        self._deferred_loads = {}
         for st in list(self._identity.values()):
             st.session = None
             st.insert_order = 0
@@ -405,24 +408,32 @@ class Session:
             if prop.key not in obj.__dict__:
                 if prop.passive_deletes:
                     continue
-                await self._load_relationship(st, obj, prop)
+                # loaded just before the flush, for every deleted parent at once:
+                # one IN query per batch (benchmarks W6: 10,000 deletes, not
+                # 10,000 SELECTs); the flush then cascades or sets keys to NULL
+                self._deferred_loads.setdefault(id(prop), (prop, []))[1].append(obj)
+                continue
             if prop.cascade.delete:
-                value = obj.__dict__.get(prop.key)
-                members = (
-                    list(value)
-                    if prop.uselist and value is not None
-                    else ([value] if value is not None else [])
-                )
-                # also children removed from the collection before this delete
-                committed = st.committed or {}
-                old = committed.get(prop.key, NO_VALUE)
-                if old is not NO_VALUE and old is not None:
-                    members += list(old) if prop.uselist else [old]
-                for child in members:
-                    cst = child.__dict__.get(STATE_KEY)
-                    if cst is None:
-                        continue
-                    await self._delete(child, seen)
+                await self._cascade_delete(st, obj, prop, seen)
+
+    async def _cascade_delete(
+        self, st: InstanceState, obj: Any, prop: RelationshipProperty, seen: set[int]
+    ) -> None:
+        """Mark the loaded children of deleted ``obj`` through ``prop`` deleted too."""
+        value = obj.__dict__.get(prop.key)
+        members = (
+            list(value)
+            if prop.uselist and value is not None
+            else ([value] if value is not None else [])
+        )
+        # also children removed from the collection before this delete
+        committed = st.committed or {}
+        old = committed.get(prop.key, NO_VALUE)
+        if old is not NO_VALUE and old is not None:
+            members += list(old) if prop.uselist else [old]
+        for child in members:
+            if child.__dict__.get(STATE_KEY) is not None:
+                await self._delete(child, seen)
 
     # -- flush -----------------------------------------------------------------
     async def flush(self) -> None:
@@ -444,6 +455,8 @@ class Session:
         self._flushing = True
         ctx: persistence.FlushContext | None = None
         try:
+            if self._deferred_loads:
+                await self._load_deferred()
             new_states, deleting = self._prepare_flush()
             if not new_states and not deleting and not self._strong:
                 return
@@ -458,6 +471,23 @@ class Session:
             self._flushing = False
         with paused_gc(len(ctx.inserted) if ctx is not None else 0):
             self._finalize_flush(ctx)
+
+    async def _load_deferred(self) -> None:
+        # cascading may defer more loads (grandchildren): repeat until none are left
+        while self._deferred_loads:
+            deferred, self._deferred_loads = self._deferred_loads, {}
+            for prop, objs in deferred.values():
+                todo = [
+                    o
+                    for o in objs
+                    if o.__dict__[STATE_KEY] in self._deleted and prop.key not in o.__dict__
+                ]
+                if todo:
+                    await selectin_load(self, prop, todo, DEFAULT_BATCH)
+                if prop.cascade.delete:
+                    seen: set[int] = set()
+                    for o in objs:
+                        await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
 
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
         # save-update cascade over pending and modified objects
@@ -693,6 +723,7 @@ class Session:
                 self._identity[st.key] = st
         for st in list(self._deleted):
             self._deleted.pop(st)
+        self._deferred_loads = {}
         if updated is None:
             to_expire = list(self._identity.values())
         else:
