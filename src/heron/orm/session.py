@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from heron import exc
 from heron._util.gcpause import paused_gc
 from heron.engine.connection import Connection
-from heron.engine.result import AsyncResult, AsyncScalarResult, Result
+from heron.engine.result import AsyncResult, AsyncScalarResult, Result, ScalarResult, _Cursor
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
@@ -1253,10 +1253,8 @@ class Session:
                 keys.append(rk[idx] if idx < len(rk) else f"col{idx}")
                 offset += 1
         if len(columns) == 1:
-            out_rows: list[Any] = [(o,) for o in columns[0]]
-        else:
-            out_rows = list(zip(*columns, strict=True))
-        return Result(keys, out_rows, None, result.rowcount)
+            return _EntityResult(keys, columns[0], result.rowcount)
+        return Result(keys, list(zip(*columns, strict=True)), None, result.rowcount)
 
     async def stream(
         self,
@@ -1376,6 +1374,55 @@ class Session:
                     None if value is None else await self._merge(value, memo, load),
                 )
         return target
+
+
+class _ObjectScalars(ScalarResult[Any]):
+    """``scalars()`` over a list of instances: no per-row tuples to unpack."""
+
+    __slots__ = ()
+
+    def _convert(self, raw: list[Any]) -> list[Any]:
+        return raw
+
+
+class _EntityResult(Result[Any]):
+    """The result of a one-entity ORM select: rows are made only when asked for.
+
+    ``scalars()`` (the common case, ``session.scalars(select(User))``) reads the
+    instances directly (hot path: benchmarks W3); iterating rows wraps each
+    instance in a one-column Row on demand.
+    """
+
+    __slots__ = ("_objects",)
+
+    def __init__(self, keys: Sequence[str], objects: list[Any], rowcount: int) -> None:
+        super().__init__(keys, [], None, rowcount)
+        self._objects = objects
+        self._cursor = _Cursor(objects, True)
+
+    def _convert(self, raw: list[Any]) -> list[Any]:
+        return super()._convert([(o,) for o in raw])
+
+    @property
+    def _raw_rows(self) -> list[Any]:
+        return [(o,) for o in super()._raw_rows]
+
+    def scalars(self, index: int | str = 0) -> ScalarResult[Any]:
+        self._cursor.check("scalars()")
+        if self._index(index) != 0:
+            return super().scalars(index)
+        return _ObjectScalars(self._cursor, 0, self._unique)
+
+    def columns(self, *columns: int | str) -> Result[Any]:
+        self._cursor.check("columns()")
+        rows = [(o,) for o in self._cursor.take(None)]
+        return Result(self._keys, rows, None, self.rowcount).columns(*columns)
+
+    def scalar(self) -> Any:
+        self._cursor.check("scalar()")
+        objs = self._cursor.take(1)
+        self._cursor.close()
+        return objs[0] if objs else None
 
 
 def _unique(objs: list[Any]) -> list[Any]:
