@@ -202,6 +202,12 @@ def set_scalar(obj: object, prop: RelationshipProperty, value: Any, fire: bool) 
     if state is not None and old is NO_VALUE and state.key is not None:
         # unloaded many-to-one: the old value is known through the foreign key only
         old_for_history: Any = NO_VALUE
+        if fire and state.session is not None and prop.direction is Direction.MANYTOONE:
+            # the old parent may be in the identity map (no I/O): take this
+            # object out of its collection too, so both sides stay in sync
+            found, previous = prop.resolve_from_identity_map(state, obj)
+            if found:
+                old = previous
     else:
         old_for_history = old
     _note_change(obj, state, key, old_for_history)

@@ -20,6 +20,7 @@ from heron import exc
 from heron._util.gcpause import paused_gc
 from heron.engine.connection import Connection
 from heron.engine.result import AsyncResult, AsyncScalarResult, Result, ScalarResult, _Cursor
+from heron.engine.transaction import Transaction, TransactionState
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
@@ -98,6 +99,7 @@ class Session:
         self._txn_inserted: list[InstanceState] = []
         self._txn_deleted: list[tuple[InstanceState, Any]] = []
         self._txn_updated: list[InstanceState] = []
+        self._commit_done = False
         # one-to-many collections of deleted objects to load before the flush
         self._deferred_loads: dict[int, tuple[RelationshipProperty, list[Any]]] = {}
         self._savepoints: list[_Savepoint] = []
@@ -170,14 +172,23 @@ class Session:
         if conn is None:
             self._txn_open = False
             return
+        self._commit_done = False
         try:
             if self._txn_open:
                 target: Any = self._outer_sp if self._outer_sp is not None else conn
                 self._outer_sp = None
                 if commit:
-                    await target.commit()
+                    tx = target if isinstance(target, Transaction) else conn.get_transaction()
+                    try:
+                        await target.commit()
+                    finally:
+                        # COMMIT is shielded from cancellation: it may have
+                        # completed even when the await was cancelled
+                        self._commit_done = tx is None or tx.state is TransactionState.COMMITTED
                 else:
                     await target.rollback()
+            elif commit:
+                self._commit_done = True
         finally:
             self._txn_open = False
             self._explicit = False
@@ -464,7 +475,7 @@ class Session:
             ctx = persistence.FlushContext(conn, conn.dialect)
             await self._execute_flush(ctx, new_states, deleting)
         except BaseException as e:
-            if ctx is not None or self._txn_open:
+            if ctx is not None or self._txn_open or self._conn is not None:
                 await self._fail(e, ctx)
             raise
         finally:
@@ -615,6 +626,8 @@ class Session:
                 new.pop(st, None)
         self._txn_inserted.extend(ctx.inserted)
         self._txn_updated.extend(ctx.updated)
+        # objects whose relationships changed (no column UPDATE of their own)
+        self._txn_updated.extend(s for s in self._strong if s.key is not None)
         for st in ctx.deleted:
             obj = st.obj()
             st.deleted_flushed = True
@@ -642,6 +655,17 @@ class Session:
                     if obj is not None:
                         for k in st.mapper.pk_keys:
                             obj.__dict__[k] = None
+        if self._savepoints and self._txn_open:
+            # inside begin_nested(): only the savepoint is lost, as in SQLAlchemy;
+            # the session refuses work until that savepoint is rolled back
+            # (leaving its block does it) or the whole transaction is
+            sp = self._savepoints[-1]
+            try:
+                await sp._tx.rollback()
+                sp.failed_flush = True
+                return
+            except BaseException:  # the connection is gone: lose the transaction
+                pass
         try:
             await self._release(commit=False)
         except BaseException:
@@ -654,7 +678,22 @@ class Session:
         self._enter("commit")
         try:
             await self._flush()
-            await self._release(commit=True)
+            try:
+                await self._release(commit=True)
+            except exc.DatabaseError:
+                raise  # the database refused the COMMIT: rollback() restores state
+            except BaseException:
+                # cancelled (or the link died) during COMMIT: it may or may not
+                # have happened. Objects keep their keys but leave the session, so
+                # a later rollback() cannot undo a COMMIT that did happen.
+                if self._commit_done:
+                    self._after_commit()
+                else:
+                    self._txn_inserted = []
+                    self._txn_deleted = []
+                    self._txn_updated = []
+                    self.expunge_all()
+                raise
             self._after_commit()
         finally:
             self._leave()
@@ -718,8 +757,10 @@ class Session:
         # deleted objects come back
         for st, obj in deleted:
             st.deleted_flushed = False
+            if st.key is None:
+                continue  # also inserted in this transaction: it stays transient
             st.session = self
-            if obj is not None and st.key is not None:
+            if obj is not None:
                 self._identity[st.key] = st
         for st in list(self._deleted):
             self._deleted.pop(st)
@@ -928,6 +969,9 @@ class Session:
     async def _refresh(
         self, st: InstanceState, obj: Any, names: Sequence[str] | None, overwrite: bool
     ) -> None:
+        # flush first: pending changes (e.g. a child removed from a collection)
+        # must be judged against the collection before the refresh forgets it
+        await self._autoflush()
         mapper = st.mapper
         if names is None:
             cols = list(mapper.column_keys)
@@ -1499,6 +1543,8 @@ class _Savepoint:
         self._tx: Any = None
         self._marks = (0, 0, 0)
         self.active = False
+        # a flush inside it failed and already rolled it back in the database
+        self.failed_flush = False
 
     async def start(self) -> _Savepoint:
         s = self.session
@@ -1544,7 +1590,12 @@ class _Savepoint:
         s = self.session
         s._enter("rollback", allow_failed=True)
         try:
-            await self._tx.rollback()
+            if self not in s._savepoints:
+                # the whole transaction ended underneath it: only session.rollback()
+                # can set the session straight, so the failure stays recorded
+                return
+            if not self.failed_flush:
+                await self._tx.rollback()
             ins_mark, del_mark, upd_mark = self._marks
             inserted = s._txn_inserted[ins_mark:]
             deleted = s._txn_deleted[del_mark:]

@@ -218,6 +218,8 @@ def orphans(states: Iterable[InstanceState], deleting: set[int]) -> list[Any]:
                     continue
                 before = list(old) if prop.uselist else ([] if old is None else [old])
                 cur = obj.__dict__.get(key, NO_VALUE)
+                if cur is NO_VALUE:
+                    continue  # unloaded (expired) collection: removals are unknown
                 now_ids = (
                     {id(o) for o in (cur if prop.uselist else [cur])}
                     if cur is not NO_VALUE
