@@ -1,4 +1,4 @@
-"""Review findings: tests that pin bugs (failing) or important untested behaviour."""
+"""Failure paths: failed flushes in savepoints, cancellation at each step, rollback edge cases."""
 
 from __future__ import annotations
 
