@@ -134,6 +134,7 @@ class Mapper:
         self.save_update_props: list[RelationshipProperty] = []
         self.save_update_keys: frozenset[str] = frozenset()
         self.o2m_keys: frozenset[str] = frozenset()
+        self.relationship_keys: frozenset[str] = frozenset()
         self.insert_dep_props: list[RelationshipProperty] = []
         self.insert_dep_keys: frozenset[str] = frozenset()
         registry.add(self)
@@ -173,8 +174,13 @@ class Mapper:
         self.save_update_props = [p for p in self.rel_list if p.cascade.save_update]
         self.save_update_keys = frozenset(p.key for p in self.save_update_props)
         self.o2m_keys = frozenset(p.key for p in self.o2m_props)
+        self.relationship_keys = frozenset(self.relationships)
         # relationships that order inserts (a set test on __dict__ skips the rest)
-        self.insert_dep_props = [p for p in self.m2o_props + self.o2m_props if not p.post_update]
+        # a one-to-many whose many-to-one partner is kept in sync by backrefs adds
+        # no edges of its own: the children's side records each link once
+        self.insert_dep_props = [p for p in self.m2o_props if not p.post_update] + [
+            p for p in self.o2m_props if not p.post_update and not _mirrored(p)
+        ]
         self.insert_dep_keys = frozenset(p.key for p in self.insert_dep_props)
 
     def _fk_paths(self) -> list[FkPath]:
@@ -259,6 +265,18 @@ class Mapper:
 
     def iter_columns(self) -> Iterable[tuple[str, Column[Any]]]:
         return self.columns.items()
+
+
+def _mirrored(prop: RelationshipProperty) -> bool:
+    """A one-to-many whose partner many-to-one holds the same links (kept in sync)."""
+    back = prop.back
+    return (
+        back is not None
+        and back.direction is Direction.MANYTOONE
+        and not back.uselist
+        and not back.post_update
+        and not back.viewonly
+    )
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -141,10 +141,13 @@ def push_one_to_many(state: InstanceState, obj: Any, deleting: set[int]) -> None
                 else current
             )
             removed = [o for o in before if id(o) not in now_ids]
+        back = prop.back
         for child in added:
             cst = child.__dict__.get(STATE_KEY)
             if cst is None or id(cst) in deleting or cst.deleted_flushed:
                 continue
+            if cst.key is None and back is not None and child.__dict__.get(back.key) is obj:
+                continue  # a new child copies the key itself before its INSERT
             _sync_pairs(prop, obj, child, cst, many_to_one=False)
         for child in removed:
             cst = child.__dict__.get(STATE_KEY)

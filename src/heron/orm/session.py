@@ -501,10 +501,12 @@ class Session:
                         await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
 
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
-        # save-update cascade over pending and modified objects
+        # save-update cascade over modified persistent objects whose relationships
+        # changed (pending objects were cascaded by add() and by attribute events)
         seen: set[int] = set()
-        for st, obj in list(self._new.items()) + list(self._strong.items()):
-            if st.mapper.save_update_keys.isdisjoint(obj.__dict__):
+        for st, obj in list(self._strong.items()):
+            committed = st.committed
+            if st.key is None or not committed or st.mapper.save_update_keys.isdisjoint(committed):
                 continue
             if st.session is self and st not in self._deleted:
                 self._cascade(obj, st, "save_update", seen)

@@ -205,11 +205,14 @@ def orphans(states: Iterable[InstanceState], deleting: set[int]) -> list[Any]:
     """Children removed from a delete-orphan collection (or whose parent was unset)."""
     out: list[Any] = []
     for st in states:
+        committed = st.committed
+        if not committed or st.mapper.relationship_keys.isdisjoint(committed):
+            continue  # no relationship changed (hot path: benchmarks W5)
         obj = st.obj()
-        if obj is None or not st.committed:
+        if obj is None:
             continue
         mapper = st.mapper
-        for key, old in st.committed.items():
+        for key, old in committed.items():
             prop = mapper.relationships.get(key)
             if prop is None:
                 continue
