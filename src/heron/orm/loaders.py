@@ -189,10 +189,13 @@ async def apply_eager(
                 continue  # a cycle of eager defaults (A.bs -> B.a -> A.bs): stop here
             if self_ref and (sub is None or (kw.get("recursion_depth") and not sub.children)):
                 sub = tree  # self-referential default or recursion_depth: keep going down
+            target = prop.mapper_target
+            assert target is not None
+            deeper = (sub is not None and bool(sub.children)) or target.has_eager
             children = await selectin_load(
-                session, prop, objs, kw.get("batch_size") or DEFAULT_BATCH
+                session, prop, objs, kw.get("batch_size") or DEFAULT_BATCH, collect=deeper
             )
-            if children and ((sub is not None and sub.children) or prop.mapper_target.has_eager):  # type: ignore[union-attr]
+            if children and deeper:
                 await apply_eager(
                     session,
                     prop.mapper_target,  # type: ignore[arg-type]
@@ -238,20 +241,28 @@ def _needs_load(obj: Any, prop: RelationshipProperty) -> bool:
 
 
 async def selectin_load(
-    session: Session, prop: RelationshipProperty, objs: list[Any], batch: int
+    session: Session,
+    prop: RelationshipProperty,
+    objs: list[Any],
+    batch: int,
+    *,
+    collect: bool = True,
 ) -> list[Any]:
-    """Load ``prop`` for every object in ``objs`` that lacks it; return the related objects."""
+    """Load ``prop`` for every object in ``objs`` that lacks it.
+
+    Returns the related objects (de-duplicated) when ``collect``, for loading
+    further levels; an empty list otherwise.
+    """
     target = prop.mapper_target
     assert target is not None
     parent = prop.parent
     todo = [o for o in objs if _needs_load(o, prop)]
-    if not todo:
-        return _collect(prop, objs)
-    if prop.direction is Direction.MANYTOONE:
-        await _selectin_many_to_one(session, prop, todo, batch)
-    else:
-        await _selectin_collection(session, prop, parent, todo, batch)
-    return _collect(prop, objs)
+    if todo:
+        if prop.direction is Direction.MANYTOONE:
+            await _selectin_many_to_one(session, prop, todo, batch)
+        else:
+            await _selectin_collection(session, prop, parent, todo, batch)
+    return _collect(prop, objs) if collect else []
 
 
 async def _selectin_many_to_one(

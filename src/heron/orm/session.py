@@ -494,7 +494,14 @@ class Session:
                     if o.__dict__[STATE_KEY] in self._deleted and prop.key not in o.__dict__
                 ]
                 if todo:
-                    await selectin_load(self, prop, todo, DEFAULT_BATCH)
+                    # one array parameter carries any number of keys on PostgreSQL
+                    dialect = getattr(self.bind, "dialect", None)
+                    batch = (
+                        10_000
+                        if dialect is not None and dialect.supports_any_array
+                        else DEFAULT_BATCH
+                    )
+                    await selectin_load(self, prop, todo, batch, collect=False)
                 if prop.cascade.delete:
                     seen: set[int] = set()
                     for o in objs:
