@@ -42,6 +42,20 @@ class PlannedStatement:
 
 
 _namers: dict[int, Any] = {}
+# SQL text per statement shape (keyed by the Table object itself, so a new
+# table that reuses a freed id cannot hit): flushes repeat a few shapes, and
+# rendering quotes and type names each time cost more than the lookup
+_sql_cache: dict[tuple[Any, ...], str] = {}
+_SQL_CACHE_LIMIT = 2000
+
+
+def _cached(key: tuple[Any, ...], render: Any) -> str:
+    sql = _sql_cache.get(key)
+    if sql is None:
+        if len(_sql_cache) >= _SQL_CACHE_LIMIT:
+            _sql_cache.clear()
+        sql = _sql_cache[key] = render()
+    return sql
 
 
 def _names(dialect: Dialect) -> Any:
@@ -119,14 +133,18 @@ def insert_plans(
             ExecutionPlan(sql, [], returns_rows=bool(returning), keys=keys, processors=procs)
             for _ in range(count)
         ]
-    if dialect.supports_unnest:
+    if dialect.supports_unnest and count > 1:
         n = len(columns)
-        casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(columns))
-        aliases = ", ".join(f"c{i}" for i in range(n))
-        sql = (
-            f"INSERT INTO {tname} ({cols}) SELECT {aliases} FROM unnest({casts}) "
-            f"WITH ORDINALITY AS v({aliases}, o) ORDER BY o{ret}"
-        )
+
+        def render() -> str:
+            casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(columns))
+            aliases = ", ".join(f"c{i}" for i in range(n))
+            return (
+                f"INSERT INTO {tname} ({cols}) SELECT {aliases} FROM unnest({casts}) "
+                f"WITH ORDINALITY AS v({aliases}, o) ORDER BY o{ret}"
+            )
+
+        sql = _cached(("insert", dialect.name, table, cols, ret), render)
         arrays = [v if isinstance(v, list) else list(v) for v in values]
         return [
             ExecutionPlan(sql, arrays, returns_rows=bool(returning), keys=keys, processors=procs)
@@ -134,15 +152,25 @@ def insert_plans(
     rows = list(zip(*values, strict=True))
     plans = []
     size = batch_size(dialect, len(columns))
-    one = "(" + ", ".join("?" for _ in columns) + ")"
+    ncols = len(columns)
     for chunk in _chunks(rows, size):
-        marks = ", ".join(one for _ in chunk)
+        marks = _value_rows(dialect, ncols, len(chunk))
         sql = f"INSERT INTO {tname} ({cols}) VALUES {marks}{ret}"
         params = [v for row in chunk for v in row]
         plans.append(
             ExecutionPlan(sql, params, returns_rows=bool(returning), keys=keys, processors=procs)
         )
     return plans
+
+
+def _value_rows(dialect: Dialect, ncols: int, nrows: int) -> str:
+    """``($1, $2), ($3, $4)`` / ``(?, ?), (?, ?)`` for ``nrows`` rows of ``ncols`` values."""
+    rows = []
+    position = 1
+    for _ in range(nrows):
+        rows.append("(" + ", ".join(dialect.placeholder(position + i) for i in range(ncols)) + ")")
+        position += ncols
+    return ", ".join(rows)
 
 
 def update_plans(
@@ -162,16 +190,40 @@ def update_plans(
     tname = _table(dialect, table)
     n_set = len(set_columns)
     all_cols = [*set_columns, *key_columns]
+    if count == 1:
+        # one row: a plain UPDATE is cheaper to run than the array form
+
+        def render_one() -> str:
+            sets = ", ".join(
+                f"{_q(dialect, _name(c))} = {dialect.placeholder(i + 1)}"
+                for i, c in enumerate(set_columns)
+            )
+            where = " AND ".join(
+                f"{_q(dialect, _name(c))} = {dialect.placeholder(n_set + i + 1)}"
+                for i, c in enumerate(key_columns)
+            )
+            return f"UPDATE {tname} SET {sets} WHERE {where}"
+
+        key = ("update1", dialect.name, table, *(_name(c) for c in all_cols), n_set)
+        sql = _cached(key, render_one)
+        return [(ExecutionPlan(sql, [v[0] for v in values]), 1)]
     if dialect.supports_unnest:
         arrays = [v if isinstance(v, list) else list(v) for v in values]
-        casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(all_cols))
-        aliases = ", ".join(f"c{i}" for i in range(len(all_cols)))
-        sets = ", ".join(f"{_q(dialect, _name(c))} = v.c{i}" for i, c in enumerate(set_columns))
-        where = " AND ".join(
-            f"{tname}.{_q(dialect, _name(c))} = v.c{n_set + i}" for i, c in enumerate(key_columns)
-        )
-        sql = f"UPDATE {tname} SET {sets} FROM unnest({casts}) AS v({aliases}) WHERE {where}"
-        return [(ExecutionPlan(sql, arrays), count)]
+
+        def render() -> str:
+            casts = ", ".join(
+                f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(all_cols)
+            )
+            aliases = ", ".join(f"c{i}" for i in range(len(all_cols)))
+            sets = ", ".join(f"{_q(dialect, _name(c))} = v.c{i}" for i, c in enumerate(set_columns))
+            where = " AND ".join(
+                f"{tname}.{_q(dialect, _name(c))} = v.c{n_set + i}"
+                for i, c in enumerate(key_columns)
+            )
+            return f"UPDATE {tname} SET {sets} FROM unnest({casts}) AS v({aliases}) WHERE {where}"
+
+        key = ("update", dialect.name, table, *(_name(c) for c in all_cols), n_set)
+        return [(ExecutionPlan(_cached(key, render), arrays), count)]
     rows = list(zip(*values, strict=True))
     out = []
     size = batch_size(dialect, len(all_cols))
