@@ -84,6 +84,9 @@ class Implementation:
     async def open(self) -> None:
         """Create pools/engines and warm them up (not timed)."""
 
+    async def prepare(self) -> None:
+        """Put the database in the state one run needs (not timed; before every run)."""
+
     async def run(self) -> None:
         """Do the measured work once."""
         raise NotImplementedError

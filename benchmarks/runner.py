@@ -49,6 +49,7 @@ def progress(message: str) -> None:
 
 
 async def _timed(impl: Implementation) -> float:
+    await impl.prepare()
     gc.collect()
     start = time.perf_counter()
     await impl.run()
@@ -59,6 +60,7 @@ async def _peak_memory(impl: Implementation) -> int:
     gc.collect()
     tracemalloc.start()
     try:
+        await impl.prepare()
         tracemalloc.reset_peak()
         await impl.run()
         return tracemalloc.get_traced_memory()[1]
@@ -100,6 +102,7 @@ async def run_workload(
                 await impl.open()
                 opened.append(impl)
                 for _ in range(warmup):
+                    await impl.prepare()
                     await impl.run()
                 result.systems[system] = SystemResult()
             except Exception as error:  # report the system as failed, keep the others

@@ -5,6 +5,6 @@ Add a module here and import it below; see ``benchmarks/registry.py``.
 
 from __future__ import annotations
 
-from benchmarks.workloads import pool
+from benchmarks.workloads import orm, pool
 
-__all__ = ["pool"]
+__all__ = ["orm", "pool"]

@@ -327,14 +327,27 @@ async def _selectin_collection(
             children = await session._load_by_keys(
                 target, match_cols, chunk, order_by=prop.order_by
             )
-            for child in children:
-                cd = child.__dict__
-                groups.setdefault(tuple(cd.get(k) for k in child_keys), []).append(child)
+            # hot path: benchmarks W7 (10,000 children grouped by parent key)
+            if len(child_keys) == 1:
+                (ck,) = child_keys
+                for child in children:
+                    key = (child.__dict__.get(ck),)
+                    members = groups.get(key)
+                    if members is None:
+                        groups[key] = [child]
+                    else:
+                        members.append(child)
+            else:
+                for child in children:
+                    cd = child.__dict__
+                    groups.setdefault(tuple(cd.get(k) for k in child_keys), []).append(child)
         else:
             pairs = await session._load_m2m(prop, chunk)
             for key, child in pairs:
                 groups.setdefault(key, []).append(child)
     back = prop.back
+    set_back = back is not None and not back.uselist and prop.direction is Direction.ONETOMANY
+    back_key = back.key if back is not None else ""
     for key, objs_for_key in owners.items():
         members = groups.get(key, [])
         for obj in objs_for_key:
@@ -342,8 +355,8 @@ async def _selectin_collection(
                 install_loaded_collection(obj, prop, list(members))
             else:
                 obj.__dict__[prop.key] = members[0] if members else None
-            if back is not None and not back.uselist and prop.direction is Direction.ONETOMANY:
+            if set_back:
                 for child in members:
                     cd = child.__dict__
-                    if back.key not in cd:
-                        cd[back.key] = obj
+                    if back_key not in cd:
+                        cd[back_key] = obj
