@@ -135,6 +135,7 @@ class Mapper:
         self.save_update_keys: frozenset[str] = frozenset()
         self.o2m_keys: frozenset[str] = frozenset()
         self.relationship_keys: frozenset[str] = frozenset()
+        self.delete_props: list[RelationshipProperty] = []
         self.insert_dep_props: list[RelationshipProperty] = []
         self.insert_dep_keys: frozenset[str] = frozenset()
         registry.add(self)
@@ -175,6 +176,13 @@ class Mapper:
         self.save_update_keys = frozenset(p.key for p in self.save_update_props)
         self.o2m_keys = frozenset(p.key for p in self.o2m_props)
         self.relationship_keys = frozenset(self.relationships)
+        # what delete() must follow: delete cascades, and one-to-many children
+        # whose keys become NULL (unless the database does it: passive_deletes)
+        self.delete_props = [
+            p
+            for p in writable
+            if p.cascade.delete or (p.direction is Direction.ONETOMANY and not p.passive_deletes)
+        ]
         # relationships that order inserts (a set test on __dict__ skips the rest)
         # a one-to-many whose many-to-one partner is kept in sync by backrefs adds
         # no edges of its own: the children's side records each link once

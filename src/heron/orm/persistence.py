@@ -410,10 +410,13 @@ async def delete_groups(ctx: FlushContext, states: list[InstanceState]) -> None:
         for mapper, group in level:
             pk_cols = mapper.primary_key
             pk_procs = _bind_procs(dialect, pk_cols)
-            rows = []
-            for st in group:
-                ident = st.key[1]  # type: ignore[index]
-                rows.append(tuple(p(v) if p else v for v, p in zip(ident, pk_procs, strict=True)))
+            # hot path: benchmarks W6 -- identities are already key tuples
+            rows: list[tuple[Any, ...]] = [st.key[1] for st in group]  # type: ignore[index]
+            if any(pk_procs):
+                rows = [
+                    tuple(p(v) if p else v for v, p in zip(ident, pk_procs, strict=True))
+                    for ident in rows
+                ]
             for plan, expected in bulk.delete_plans(dialect, mapper.table, pk_cols, rows):
                 result = await ctx.run(plan)
                 if result.rowcount != expected:

@@ -408,15 +408,9 @@ class Session:
             raise exc.InvalidRequestError(f"{_describe(obj)} belongs to another Session")
         self._deleted[st] = obj
         self._strong[st] = obj
-        for prop in st.mapper.rel_list:
-            if prop.viewonly or (prop.direction is Direction.MANYTOONE and not prop.cascade.delete):
-                continue
-            needs = prop.cascade.delete or (
-                prop.direction is Direction.ONETOMANY and not prop.passive_deletes
-            )
-            if not needs:
-                continue
-            if prop.key not in obj.__dict__:
+        d = obj.__dict__
+        for prop in st.mapper.delete_props:
+            if prop.key not in d:
                 if prop.passive_deletes:
                     continue
                 # loaded just before the flush, for every deleted parent at once:

@@ -124,6 +124,10 @@ def delete_levels(states: list[InstanceState]) -> list[list[tuple[Mapper, list[I
     """
     if not states:
         return []
+    mappers = {id(st.mapper): st.mapper for st in states}.values()
+    tables = {id(m.table) for m in mappers}
+    if not any(id(p.target_table) in tables for m in mappers for p in m.fk_paths):
+        return [_group(states)]  # no deleted row can reference another
     by_table: dict[int, dict[tuple[Any, ...], InstanceState]] = {}
     for st in states:
         by_table.setdefault(id(st.mapper.table), {})[st.key[1]] = st  # type: ignore[index]
