@@ -330,8 +330,9 @@ class DeclarativeBase:
                         state.expired_keys.discard(key)
                 if not state.modified:
                     state.modified = True
-                    if state.session is not None:
-                        state.session._hold(state, self)
+                    session = state.session
+                    if session is not None:
+                        session._strong[state] = self  # held until flushed (Session._hold)
             d[key] = value
         else:
             object.__setattr__(self, key, value)
