@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from heron import exc
 from heron._util.gcpause import paused_gc
 from heron.orm import unitofwork as uow
+from heron.orm.instrumentation import _note_change
 from heron.orm.relationships import Direction, RelationshipProperty, _qualname
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
 from heron.sql import bulk
@@ -72,18 +73,9 @@ def _set_column(obj: Any, state: InstanceState, key: str, value: Any) -> None:
     old = d.get(key, NO_VALUE)
     if old is value or (old is not NO_VALUE and type(old) is type(value) and old == value):
         return
-    if state.key is not None:
-        committed = state.committed
-        if committed is None:
-            committed = state.committed = {}
-        if key not in committed:
-            committed[key] = old
-        if state.expired_keys:
-            state.expired_keys.discard(key)
-        if not state.modified:
-            state.modified = True
-            if state.session is not None:
-                state.session._hold(state, obj)
+    _note_change(obj, state, key, old)
+    if state.expired_keys:
+        state.expired_keys.discard(key)
     d[key] = value
 
 

@@ -692,14 +692,18 @@ class Session:
                 if self._commit_done:
                     self._after_commit()
                 else:
-                    self._txn_inserted = []
-                    self._txn_deleted = []
-                    self._txn_updated = []
+                    self._forget_transaction()
                     self.expunge_all()
                 raise
             self._after_commit()
         finally:
             self._leave()
+
+    def _forget_transaction(self) -> None:
+        """Drop the record of what the ended transaction inserted, deleted, updated."""
+        self._txn_inserted = []
+        self._txn_deleted = []
+        self._txn_updated = []
 
     def _after_commit(self) -> None:
         for st, _ in self._txn_deleted:
@@ -721,9 +725,7 @@ class Session:
                 await self._release(commit=False)
             finally:
                 self._restore_after_rollback(self._txn_inserted, self._txn_deleted)
-                self._txn_inserted = []
-                self._txn_deleted = []
-                self._txn_updated = []
+                self._forget_transaction()
                 self._failed = None
         finally:
             self._leave()
@@ -790,9 +792,7 @@ class Session:
                 await self._release(commit=False)
             finally:
                 self.expunge_all()
-                self._txn_inserted = []
-                self._txn_deleted = []
-                self._txn_updated = []
+                self._forget_transaction()
                 self._failed = None
         finally:
             self._leave()
