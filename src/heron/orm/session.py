@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from heron import exc
 from heron._util.gcpause import paused_gc
 from heron.engine.connection import Connection
-from heron.engine.result import AsyncResult, AsyncScalarResult, Result, ScalarResult, _Cursor
+from heron.engine.result import AsyncResult, AsyncScalarResult, Result
 from heron.engine.transaction import Transaction, TransactionState
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
@@ -30,8 +30,10 @@ from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_loa
 from heron.orm.loading import entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.results import _EntityResult, unique_objects
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, _gone, instance_state
 from heron.orm.stream import OrmStream
+from heron.orm.transaction import _Savepoint, _SessionBegin, _SessionTransaction
 
 if TYPE_CHECKING:
     from heron.engine.engine import Engine
@@ -1284,7 +1286,7 @@ class Session:
                 if steps:
                     fold_joined(self, rows, objs, steps)
                     # joined rows repeat their parent: one row per parent
-                    objs = _unique(objs)
+                    objs = unique_objects(objs)
                 columns.append(objs)
                 keys.append(ent.__name__)
                 offset += len(mapper.table.columns)
@@ -1292,7 +1294,7 @@ class Session:
                 if self.n_plus_one is not None and len(live) > 1:
                     self._mark_batch(live)
                 if mapper.has_eager or tree.children:
-                    await apply_eager(self, mapper, _unique(live), tree)
+                    await apply_eager(self, mapper, unique_objects(live), tree)
             else:
                 idx = offset
                 columns.append([r[idx] for r in rows])
@@ -1423,65 +1425,6 @@ class Session:
         return target
 
 
-class _ObjectScalars(ScalarResult[Any]):
-    """``scalars()`` over a list of instances: no per-row tuples to unpack."""
-
-    __slots__ = ()
-
-    def _convert(self, raw: list[Any]) -> list[Any]:
-        return raw
-
-
-class _EntityResult(Result[Any]):
-    """The result of a one-entity ORM select: rows are made only when asked for.
-
-    ``scalars()`` (the common case, ``session.scalars(select(User))``) reads the
-    instances directly (hot path: benchmarks W3); iterating rows wraps each
-    instance in a one-column Row on demand.
-    """
-
-    __slots__ = ("_objects",)
-
-    def __init__(self, keys: Sequence[str], objects: list[Any], rowcount: int) -> None:
-        super().__init__(keys, [], None, rowcount)
-        self._objects = objects
-        self._cursor = _Cursor(objects, True)
-
-    def _convert(self, raw: list[Any]) -> list[Any]:
-        return super()._convert([(o,) for o in raw])
-
-    @property
-    def _raw_rows(self) -> list[Any]:
-        return [(o,) for o in super()._raw_rows]
-
-    def scalars(self, index: int | str = 0) -> ScalarResult[Any]:
-        self._cursor.check("scalars()")
-        if self._index(index) != 0:
-            return super().scalars(index)
-        return _ObjectScalars(self._cursor, 0, self._unique)
-
-    def columns(self, *columns: int | str) -> Result[Any]:
-        self._cursor.check("columns()")
-        rows = [(o,) for o in self._cursor.take(None)]
-        return Result(self._keys, rows, None, self.rowcount).columns(*columns)
-
-    def scalar(self) -> Any:
-        self._cursor.check("scalar()")
-        objs = self._cursor.take(1)
-        self._cursor.close()
-        return objs[0] if objs else None
-
-
-def _unique(objs: list[Any]) -> list[Any]:
-    seen: set[int] = set()
-    out = []
-    for o in objs:
-        if id(o) not in seen:
-            seen.add(id(o))
-            out.append(o)
-    return out
-
-
 def _relationship_changed(st: InstanceState) -> bool:
     if st.pending_backrefs:
         return True
@@ -1516,108 +1459,6 @@ def _describe(obj: object) -> str:
     return f"{type(obj).__name__}(identity={ident!r})"
 
 
-class _SessionTransaction:
-    """``async with session.begin():`` — commit at exit, rollback on error."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    async def __aenter__(self) -> Session:
-        return self.session
-
-    async def __aexit__(self, exc_type: Any, exc_val: Any, tb: Any) -> None:
-        if exc_type is None:
-            await self.session.commit()
-        else:
-            await self.session.rollback()
-
-    def __await__(self) -> Any:
-        async def _noop() -> _SessionTransaction:
-            return self
-
-        return _noop().__await__()
-
-
-class _Savepoint:
-    """A SAVEPOINT; undoing it reverts only what was flushed inside it."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._tx: Any = None
-        self._marks = (0, 0, 0)
-        self.active = False
-        # a flush inside it failed and already rolled it back in the database
-        self.failed_flush = False
-
-    async def start(self) -> _Savepoint:
-        s = self.session
-        s._enter("begin_nested")
-        try:
-            await s._flush()
-            conn = await s._connection(write=True)
-            self._tx = await conn.begin_nested()
-            self._marks = (len(s._txn_inserted), len(s._txn_deleted), len(s._txn_updated))
-            s._savepoints.append(self)
-            self.active = True
-        finally:
-            s._leave()
-        return self
-
-    def __await__(self) -> Any:
-        return self.start().__await__()
-
-    async def __aenter__(self) -> _Savepoint:
-        return await self.start()
-
-    async def __aexit__(self, exc_type: Any, exc_val: Any, tb: Any) -> None:
-        if not self.active:
-            return
-        if exc_type is None:
-            await self.commit()
-        else:
-            await self.rollback()
-
-    async def commit(self) -> None:
-        """Flush and release the savepoint."""
-        s = self.session
-        s._enter("commit")
-        try:
-            await s._flush()
-            await self._tx.commit()
-        finally:
-            self._end()
-            s._leave()
-
-    async def rollback(self) -> None:
-        """Roll back to the savepoint, undoing only what was flushed inside it."""
-        s = self.session
-        s._enter("rollback", allow_failed=True)
-        try:
-            if self not in s._savepoints:
-                # the whole transaction ended underneath it: only session.rollback()
-                # can set the session straight, so the failure stays recorded
-                return
-            if not self.failed_flush:
-                await self._tx.rollback()
-            ins_mark, del_mark, upd_mark = self._marks
-            inserted = s._txn_inserted[ins_mark:]
-            deleted = s._txn_deleted[del_mark:]
-            updated = s._txn_updated[upd_mark:]
-            del s._txn_inserted[ins_mark:]
-            del s._txn_deleted[del_mark:]
-            del s._txn_updated[upd_mark:]
-            s._restore_after_rollback(inserted, deleted, updated)
-            s._failed = None
-        finally:
-            self._end()
-            s._leave()
-
-    def _end(self) -> None:
-        self.active = False
-        if self in self.session._savepoints:
-            self.session._savepoints.remove(self)
-
-
 class sessionmaker:
     """A factory of configured Sessions: ``Session_ = sessionmaker(engine)``."""
 
@@ -1631,24 +1472,6 @@ class sessionmaker:
     def begin(self) -> _SessionBegin:
         """``async with Session_.begin() as session:`` — commit at exit, rollback on error."""
         return _SessionBegin(self())
-
-
-class _SessionBegin:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    async def __aenter__(self) -> Session:
-        self.session._explicit = True
-        return self.session
-
-    async def __aexit__(self, exc_type: Any, exc_val: Any, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                await self.session.commit()
-            else:
-                await self.session.rollback()
-        finally:
-            await self.session.close()
 
 
 @overload
