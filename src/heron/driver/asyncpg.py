@@ -266,8 +266,16 @@ class AsyncpgConnection:
         return bool(self._conn.is_closed())
 
     async def ping(self) -> None:
-        """Send an empty simple query: one round trip, nothing parsed or planned."""
-        await self._control(";")
+        """Run ``SELECT 1``: one round trip once its prepared statement is cached.
+
+        Not by the simple protocol: asyncpg's simple-query path expects a
+        command tag only, and a row-returning query there failed now and then
+        with "'NoneType' object has no attribute 'decode'" (seen in CI).
+        """
+        try:
+            await self._conn.fetchval("SELECT 1")
+        except _DRIVER_ERRORS as error:
+            raise self._error(error, "SELECT 1", None) from error
 
     async def recover(self) -> bool:
         """A query cancelled mid-flight leaves the protocol state unknown: never reuse."""
