@@ -170,6 +170,15 @@ async def test_pool_recycle_replaces_old_connections(engine_factory: Any) -> Non
     assert old is not None and old.is_closed()
 
 
+async def test_pre_ping_keeps_healthy_connections(engine_factory: Any) -> None:
+    engine: Engine = engine_factory(pool_pre_ping=True)
+    async with engine.connect() as conn:
+        first = conn._driver
+    async with engine.connect() as conn:  # pinged, found alive, reused
+        assert conn._driver is first
+        assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
+
+
 async def test_pre_ping_replaces_a_terminated_backend(pg_engine: Engine) -> None:
     from heron import create_engine as make
 

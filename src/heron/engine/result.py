@@ -192,6 +192,30 @@ def _many_results(what: str) -> NoReturn:
     )
 
 
+Unique = tuple[set[Any], Callable[[Any], Any] | None]
+
+
+def _identity(item: Any) -> Any:
+    return item
+
+
+def _mapping_row(item: RowMapping) -> Any:
+    return item._row
+
+
+def _dedupe(items: list[T], unique: Unique, default_key: Callable[[Any], Any]) -> list[T]:
+    """Keep items whose key (``strategy(item)`` or ``default_key(item)``) is new."""
+    seen, strategy = unique
+    key_of = strategy if strategy is not None else default_key
+    out = []
+    for item in items:
+        key = key_of(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
 class _Cursor:
     """Shared reading position over a list of raw rows (views share one cursor)."""
 
@@ -235,23 +259,13 @@ class _View(Generic[T]):
     __slots__ = ("_cursor", "_unique")
 
     _cursor: _Cursor
-    _unique: tuple[set[Any], Callable[[Any], Any] | None] | None
+    _unique: Unique | None
 
     def _convert(self, raw: list[RawRow]) -> list[T]:
         raise NotImplementedError
 
     def _filter(self, items: list[T]) -> list[T]:
-        unique = self._unique
-        if unique is None:
-            return items
-        seen, strategy = unique
-        out = []
-        for item in items:
-            key = strategy(item) if strategy is not None else item
-            if key not in seen:
-                seen.add(key)
-                out.append(item)
-        return out
+        return items if self._unique is None else _dedupe(items, self._unique, _identity)
 
     def _fetch(self, size: int | None, what: str) -> list[T]:
         cursor = self._cursor
@@ -462,7 +476,7 @@ class ScalarResult(_View[T]):
         self,
         cursor: _Cursor,
         index: int,
-        unique: tuple[set[Any], Callable[[Any], Any] | None] | None = None,
+        unique: Unique | None = None,
     ) -> None:
         self._cursor = cursor
         self._index = index
@@ -486,7 +500,7 @@ class MappingResult(_View[RowMapping]):
     def __init__(
         self,
         result: Result[Any],
-        unique: tuple[set[Any], Callable[[Any], Any] | None] | None = None,
+        unique: Unique | None = None,
     ) -> None:
         self._result = result
         self._cursor = result._cursor
@@ -496,17 +510,8 @@ class MappingResult(_View[RowMapping]):
         return [RowMapping(row) for row in self._result._convert(raw)]
 
     def _filter(self, items: list[RowMapping]) -> list[RowMapping]:
-        unique = self._unique
-        if unique is None:
-            return items
-        seen, strategy = unique
-        out = []
-        for item in items:
-            key = strategy(item) if strategy is not None else item._row
-            if key not in seen:
-                seen.add(key)
-                out.append(item)
-        return out
+        # RowMapping is unhashable (a Mapping); rows stand in for it.
+        return items if self._unique is None else _dedupe(items, self._unique, _mapping_row)
 
     def keys(self) -> list[str]:
         """Return the column names, in order."""
@@ -599,23 +604,13 @@ class _AsyncView(Generic[T]):
     __slots__ = ("_stream", "_unique")
 
     _stream: _Stream
-    _unique: tuple[set[Any], Callable[[Any], Any] | None] | None
+    _unique: Unique | None
 
     def _convert(self, raw: list[RawRow]) -> list[T]:
         raise NotImplementedError
 
     def _filter(self, items: list[T]) -> list[T]:
-        unique = self._unique
-        if unique is None:
-            return items
-        seen, strategy = unique
-        out = []
-        for item in items:
-            key = strategy(item) if strategy is not None else item
-            if key not in seen:
-                seen.add(key)
-                out.append(item)
-        return out
+        return items if self._unique is None else _dedupe(items, self._unique, _identity)
 
     async def _fetch(self, size: int | None, what: str) -> list[T]:
         stream = self._stream
@@ -767,7 +762,7 @@ class AsyncScalarResult(_AsyncView[T]):
         self,
         stream: _Stream,
         index: int,
-        unique: tuple[set[Any], Callable[[Any], Any] | None] | None = None,
+        unique: Unique | None = None,
     ) -> None:
         self._stream = stream
         self._index = index
