@@ -324,8 +324,10 @@ class Session:
             for child in list(members):
                 if kind == "save_update":
                     cst = child.__dict__.get(STATE_KEY)
-                    if cst is not None and cst.deleted_flushed:
-                        continue  # still in a loaded collection after its DELETE
+                    if cst is not None and (cst.deleted_flushed or cst.session is self):
+                        # already here (its own cascade ran when it came), or
+                        # still in a loaded collection after its DELETE
+                        continue
                     self._add(child, seen)
                 elif kind == "expunge":
                     cst = child.__dict__.get(STATE_KEY)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
+from heron._util import topological
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
 
@@ -39,6 +40,9 @@ def insert_levels(
     """
     if not new_states:
         return []
+    by_table = _table_order(new_states)
+    if by_table is not None:
+        return by_table
     new_ids = {id(s) for s in new_states}
     deps: dict[int, list[InstanceState]] = {}
     indegree: dict[int, int] = {}
@@ -98,6 +102,40 @@ def insert_levels(
             cycle=[s.obj() for s in stuck],
         )
     return levels
+
+
+def _table_order(
+    new_states: list[InstanceState],
+) -> list[list[tuple[Mapper, list[InstanceState]]]] | None:
+    """Order by table when that is enough: one level per mapper, parents first.
+
+    Enough when the relationships among the mappers present form no cycle and
+    none refers to its own mapper; then every parent row precedes every child
+    row without looking at rows at all (hot path: benchmarks W2). None means
+    rows must be ordered one by one.
+    """
+    groups = _group(new_states)
+    if len(groups) == 1 and not groups[0][0].insert_dep_props:
+        return [groups]
+    present = {id(m): m for m, _ in groups}
+    edges: list[tuple[int, int]] = []
+    for mapper, _ in groups:
+        for prop in mapper.insert_dep_props:
+            target = prop.mapper_target
+            if target is None or id(target) not in present:
+                continue
+            if target is mapper:
+                return None  # self-referential: rows order among themselves
+            if prop.direction is Direction.MANYTOONE:
+                edges.append((id(target), id(mapper)))
+            else:
+                edges.append((id(mapper), id(target)))
+    try:
+        order = topological.sort([id(m) for m, _ in groups], edges)
+    except topological.CycleError:
+        return None  # a cycle between tables: rows decide
+    states_of = {id(m): (m, states) for m, states in groups}
+    return [[states_of[mid]] for mid in order]
 
 
 def _group(states: Iterable[InstanceState]) -> list[tuple[Mapper, list[InstanceState]]]:
