@@ -20,7 +20,9 @@ from .models import (
     Node,
     Post,
     Profile,
+    Tag,
     User,
+    post_tag,
 )
 
 # --- save-update ---
@@ -322,3 +324,22 @@ async def test_deleting_many_parents_loads_children_to_null_in_batches(
         per_relationship = 1 if orm_engine.dialect.supports_any_array else 3
         assert len(selects) == 3 * per_relationship
     assert await rows(session_factory, Post.title, Post.author_id) == [("kept", None)]
+
+
+async def test_deleting_many_to_many_objects_removes_their_rows_in_one_statement(
+    session_factory: Any, sql_log: Any
+) -> None:
+    async with session_factory() as session:
+        tags = [Tag(name=f"t{i}") for i in range(3)]
+        posts = [Post(title=f"p{i}", tags=list(tags)) for i in range(4)]
+        session.add_all(posts)
+        await session.commit()
+        sql_log.clear()
+        for post in posts[:3]:
+            await session.delete(post)
+        await session.commit()
+        # the association rows of all three posts go in one batched DELETE
+        deletes = [s for s in sql_log.statements if "orm_post_tag" in s and "DELETE" in s.upper()]
+        assert len(deletes) == 1
+    left = await rows(session_factory, post_tag.c.post_id)
+    assert left == [(posts[3].id,)] * 3

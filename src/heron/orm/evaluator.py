@@ -131,11 +131,7 @@ def _compile(mapper: Mapper, node: Any, params: Mapping[str, Any]) -> Getter:
         op = node.operator
         if op in (ops.IS, ops.IS_NOT):
             negate = op == ops.IS_NOT
-            return lambda d: (
-                (left(d) is right(d)) != negate
-                if right(d) is None
-                else _eq_null(left(d), right(d), negate)
-            )
+            return lambda d: _is(left(d), right(d), negate)
         fn = _COMPARE.get(op) or _ARITH.get(op)
         if fn is None:
             raise Unevaluatable(f"operator {op}")
@@ -158,7 +154,8 @@ def _compile(mapper: Mapper, node: Any, params: Mapping[str, Any]) -> Getter:
     raise Unevaluatable(type(node).__name__)
 
 
-def _eq_null(a: Any, b: Any, negate: bool) -> bool:
+def _is(a: Any, b: Any, negate: bool) -> bool:
+    """SQL ``a IS b`` (never unknown: NULL IS NULL is true)."""
     same = a == b if a is not None and b is not None else a is b
     return not same if negate else same
 

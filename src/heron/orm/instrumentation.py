@@ -308,14 +308,8 @@ def install_loaded_collection(
     coll = InstrumentedList(owner, prop, items)
     owner.__dict__[prop.key] = coll
     state = owner.__dict__.get(STATE_KEY)
-    if state is not None and state.pending_backrefs and prop.key in state.pending_backrefs:
-        ops = state.pending_backrefs.pop(prop.key)
-        for op, member in ops:
-            if op == "append":
-                if member not in coll._members():
-                    coll._append_raw(member)
-            else:
-                coll._remove_raw(member)
+    if state is not None and state.pending_backrefs:
+        _apply_pending(state, owner, prop, coll)
     return coll
 
 

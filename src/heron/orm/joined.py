@@ -32,7 +32,6 @@ class JoinedStep:
     prop: RelationshipProperty
     parent_step: int  # -1: the top-level entity
     offset: int
-    subtree: LoadTree | None
     positions: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -108,7 +107,7 @@ def plan_joined(
                 on = and_(*[alias.c[ref.name] == _col(from_, fk) for ref, fk in prop.pairs])
                 stmt = stmt.join(alias, on, isouter=not inner)
             stmt = stmt.add_columns(*alias.c)
-            step = JoinedStep(prop, parent_step, offset, sub)
+            step = JoinedStep(prop, parent_step, offset)
             for i, col in enumerate(target.table.columns):
                 key = target.column_keys_by_column.get(id(col))
                 if key is not None:

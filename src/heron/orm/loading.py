@@ -25,16 +25,6 @@ if TYPE_CHECKING:
 RowLoader = Callable[[Sequence[Sequence[Any]], "Session", bool], list[Any]]
 
 
-def new_state(obj: Any, mapper: Mapper, key: tuple[Any, ...], session: Session) -> InstanceState:
-    """A persistent state for a freshly loaded instance (bypasses __init__ for speed)."""
-    st = new_ref(InstanceState, obj, _gone)
-    st.insert_order = 0
-    st.mapper = mapper
-    st.key = key
-    st.session = session
-    return st
-
-
 def refresh_existing(st: InstanceState, obj: Any, values: dict[str, Any], overwrite: bool) -> None:
     """Fill an identity-mapped instance from a row without touching pending changes."""
     d = obj.__dict__

@@ -9,7 +9,6 @@ generates the per-mapper code that turns rows into instances.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
@@ -228,11 +227,6 @@ class Mapper:
         """Attribute key of a mapped column (its name when unmapped)."""
         return self.column_keys_by_column.get(id(column)) or str(column.name)
 
-    def identity_of(self, obj: object) -> tuple[Any, ...]:
-        """Primary-key values of ``obj`` from its ``__dict__``."""
-        d = obj.__dict__
-        return tuple(d.get(k) for k in self.pk_keys)
-
     def attribute_history(self, state: InstanceState, key: str) -> History:
         """History of one attribute: what changed since load or the last flush."""
         obj = state.obj()
@@ -270,9 +264,6 @@ class Mapper:
 
     def __repr__(self) -> str:
         return f"<Mapper {self.class_.__name__} -> {self.table.name}>"
-
-    def iter_columns(self) -> Iterable[tuple[str, Column[Any]]]:
-        return self.columns.items()
 
 
 def _mirrored(prop: RelationshipProperty) -> bool:

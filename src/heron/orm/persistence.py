@@ -500,20 +500,21 @@ def _normalise(
 
 async def clear_associations(ctx: FlushContext, states: list[InstanceState]) -> None:
     """Delete association rows of deleted objects, by key (no collection load needed)."""
-    dialect = ctx.dialect
+    # one batched DELETE per relationship, not one per deleted object
+    rows_by_prop: dict[int, tuple[RelationshipProperty, list[tuple[Any, ...]]]] = {}
     for st in states:
-        for prop in st.mapper.rel_list:
-            if prop.direction is not Direction.MANYTOMANY or prop.viewonly or prop.passive_deletes:
+        for prop in st.mapper.m2m_props:
+            if prop.passive_deletes:
                 continue
-            obj = st.obj()
-            cols = [sec_col for _, sec_col in prop.secondary_pairs]
-            row = tuple(
-                obj.__dict__.get(prop.parent.column_keys_by_column[id(ref)])
-                for ref, _ in prop.secondary_pairs
-            )
-            assert prop.secondary is not None
-            for plan, _ in bulk.delete_plans(dialect, prop.secondary, cols, [row]):
-                await ctx.run(plan)
+            d = st.obj().__dict__
+            keys = prop.parent.column_keys_by_column
+            row = tuple(d.get(keys[id(ref)]) for ref, _ in prop.secondary_pairs)
+            rows_by_prop.setdefault(id(prop), (prop, []))[1].append(row)
+    for prop, rows in rows_by_prop.values():
+        assert prop.secondary is not None
+        cols = [sec_col for _, sec_col in prop.secondary_pairs]
+        for plan, _ in bulk.delete_plans(ctx.dialect, prop.secondary, cols, rows):
+            await ctx.run(plan)
 
 
 async def post_updates(

@@ -9,13 +9,13 @@ with the fix in the message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
-from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
+from heron.orm.state import NO_VALUE, InstanceState
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -423,20 +423,3 @@ def _qualname(column: Any) -> str:
     """``table.column`` for messages."""
     table = column.table
     return f"{table.name if table is not None else '?'}.{column.name}"
-
-
-def related_states(obj: object, prop: RelationshipProperty) -> list[Any]:
-    """Loaded related objects of ``obj`` through ``prop`` (empty when unloaded)."""
-    value = obj.__dict__.get(prop.key, NO_VALUE)
-    if value is NO_VALUE or value is None:
-        return []
-    if prop.uselist:
-        return list(value)
-    return [value]
-
-
-def has_state(obj: object) -> bool:
-    return STATE_KEY in obj.__dict__
-
-
-Loader = Callable[..., Any]

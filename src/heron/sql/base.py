@@ -74,6 +74,37 @@ class Generative:
         return new
 
 
+class StatementKey:
+    """Cache key of a whole statement, computed lazily once per statement object.
+
+    Statements (SELECT and DML) assemble their key from their parts' shape
+    ids in ``_compute_key``; the result is memoised here (``Generative``
+    drops the memo on copy, so a changed copy computes its own).
+    """
+
+    def _cache_parts(self) -> tuple[Any, tuple[Any, ...]]:
+        """``(shape tuple, binds)``; the tuple is the statement's cache key as is."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:
+            memo = self.__dict__["_memo"] = self._compute_key()
+        return memo
+
+    @property
+    def _key(self) -> Any:
+        # Interned only when nested in another statement (subquery, CTE, ...).
+        key = self.__dict__.get("_ikey")
+        if key is None:
+            key = self.__dict__["_ikey"] = shape(*self._cache_parts()[0])
+        return key
+
+    @property
+    def _binds(self) -> tuple[Any, ...]:
+        return self._cache_parts()[1]
+
+    def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
+        raise NotImplementedError
+
+
 _SLOT_CACHE: dict[type, tuple[str, ...]] = {}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron.exc import ArgumentError
-from heron.sql.base import ColumnCollection, Executable, shape, unknown_name_error
+from heron.sql.base import ColumnCollection, Executable, StatementKey, shape, unknown_name_error
 from heron.sql.coercions import _unwrap, _value, coerce_expression, coerce_where
 from heron.sql.elements import (
     _EMPTY,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from heron.sql.compiler.compiled import Compiled
 
 
-class DMLBase(Executable, ClauseElement):
+class DMLBase(StatementKey, Executable, ClauseElement):  # type: ignore[override]  # _binds: read-only here
     """Shared by insert/update/delete: target table, RETURNING, lazy cache key.
 
     Attributes:
@@ -49,29 +49,6 @@ class DMLBase(Executable, ClauseElement):
         self.table: Any = table
         self._returning: tuple[ColumnElement[Any], ...] = ()
         self._returning_raw: tuple[Any, ...] = ()
-
-    # computed lazily, once per statement object
-    def _cache_parts(self) -> tuple[Any, tuple[Any, ...]]:
-        """``(shape tuple, binds)``; the tuple is the statement's cache key as is."""
-        memo = self.__dict__.get("_memo")
-        if memo is None:
-            memo = self.__dict__["_memo"] = self._compute_key()
-        return memo
-
-    @property
-    def _key(self) -> Any:
-        # Interned only when nested in another statement (subquery, CTE, ...).
-        key = self.__dict__.get("_ikey")
-        if key is None:
-            key = self.__dict__["_ikey"] = shape(*self._cache_parts()[0])
-        return key
-
-    @property
-    def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]  # read-only here
-        return self._cache_parts()[1]
-
-    def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        raise NotImplementedError
 
     def returning(self, *columns: Any) -> Any:
         """A copy returning these columns (or all columns of a table/entity) of affected rows."""
@@ -417,4 +394,3 @@ def delete(table: Any) -> Delete:
 
 
 __all__ = ["Delete", "Insert", "MultiValues", "Update", "delete", "insert", "update"]
-

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from heron.exc import ArgumentError
-from heron.sql.base import ColumnCollection, Executable, shape, unknown_name_error
+from heron.sql.base import ColumnCollection, Executable, StatementKey, shape, unknown_name_error
 from heron.sql.coercions import _unwrap, coerce_expression, coerce_order_by, coerce_where
 from heron.sql.elements import (
     _BOOLEAN,
@@ -330,34 +330,11 @@ def _fromname(from_: FromClause) -> str:
 # -- SELECT -----------------------------------------------------------------------------------
 
 
-class SelectBase(Executable, ClauseElement):
+class SelectBase(StatementKey, Executable, ClauseElement):  # type: ignore[override]  # _binds: read-only here
     """What select(), union() and text().columns() share: subquery/CTE/scalar forms."""
 
     _is_select_statement = True
     _memo: tuple[Any, tuple[Any, ...]]
-
-    # computed lazily, once per statement object
-    def _cache_parts(self) -> tuple[Any, tuple[Any, ...]]:
-        """``(shape tuple, binds)``; the tuple is the statement's cache key as is."""
-        memo = self.__dict__.get("_memo")
-        if memo is None:
-            memo = self.__dict__["_memo"] = self._compute_key()
-        return memo
-
-    @property
-    def _key(self) -> Any:
-        # Interned only when nested in another statement (subquery, CTE, ...).
-        key = self.__dict__.get("_ikey")
-        if key is None:
-            key = self.__dict__["_ikey"] = shape(*self._cache_parts()[0])
-        return key
-
-    @property
-    def _binds(self) -> tuple[Any, ...]:  # type: ignore[override]  # read-only here
-        return self._cache_parts()[1]
-
-    def _compute_key(self) -> tuple[Any, tuple[Any, ...]]:
-        raise NotImplementedError
 
     def _result_columns(self) -> list[ColumnElement[Any]]:
         """The expressions this statement returns, FROMs expanded to their columns."""
