@@ -632,8 +632,8 @@ class Session:
             for st in ctx.inserted:
                 new.pop(st, None)
         self._txn_inserted.extend(ctx.inserted)
-        self._txn_updated.extend(ctx.updated)
-        # objects whose relationships changed (no column UPDATE of their own)
+        # every persistent object the flush wrote: column UPDATEs (all of which
+        # come from _strong) and relationship-only changes
         self._txn_updated.extend(s for s in self._strong if s.key is not None)
         for st in ctx.deleted:
             obj = st.obj()
@@ -1296,7 +1296,9 @@ class Session:
                 if self.n_plus_one is not None and len(live) > 1:
                     self._mark_batch(live)
                 if mapper.has_eager or tree.children:
-                    await apply_eager(self, mapper, unique_objects(live), tree)
+                    # joined results are unique already; plain rows can repeat
+                    # an instance only through a join the user wrote
+                    await apply_eager(self, mapper, live if steps else unique_objects(live), tree)
             else:
                 idx = offset
                 columns.append([r[idx] for r in rows])
