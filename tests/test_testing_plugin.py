@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from heron import String, select
 from heron.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -16,6 +18,12 @@ class PluginItem(PluginBase):
     __tablename__ = "plugin_item"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(20))
+
+
+@pytest.fixture
+def heron_engine(engine: Any) -> Any:
+    """Users override the plugin's engine fixture like this; here: both backends."""
+    return engine
 
 
 async def test_session_commit_is_a_savepoint_inside_the_outer_transaction(
