@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import heron
 from heron import exc, insert, select, update
 from heron.orm import (
     joinedload,
@@ -631,6 +632,26 @@ async def test_selectinload_composite_foreign_key(ld_factory: Any, sql_log: Any)
             ("us", 1, ["z"]),
         ]
         assert all(li.order is o for o in orders for li in o.lines)
+
+
+async def test_identity_keys_for_single_and_composite_primary_keys(ld_factory: Any) -> None:
+    async with ld_factory() as session:
+        session.add_all([LOrder(region="eu", number=7), LUser(name="ida")])
+        await session.commit()
+    async with ld_factory() as session:
+        order = (await session.scalars(select(LOrder))).one()
+        user = (await session.scalars(select(LUser))).one()
+        assert heron.inspect(order).identity == ("eu", 7)
+        assert heron.inspect(order).identity_key == (LOrder, ("eu", 7))
+        assert heron.inspect(user).identity == (user.id,)
+        assert heron.inspect(user).identity_key == (LUser, (user.id,))
+        assert session.identity_map == {(LOrder, ("eu", 7)): order, (LUser, (user.id,)): user}
+        # get() answers both from the map, with no query
+        assert await session.get(LOrder, ("eu", 7)) is order
+        assert await session.get(LUser, user.id) is user
+        # a second query returns the same instances
+        again = (await session.scalars(select(LOrder).where(LOrder.number == 7))).one()
+        assert again is order
 
 
 # --- raise / noload / lazyload ----------------------------------------------------------

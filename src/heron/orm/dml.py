@@ -93,8 +93,8 @@ async def execute_orm_dml(
 
 def _instances(session: Session, mapper: Mapper) -> list[Any]:
     out = []
-    for key, st in list(session._identity.items()):
-        if key[0] is mapper.class_ and not st.deleted_flushed:
+    for st in list(session._identity.get(mapper, {}).values()):
+        if not st.deleted_flushed:
             obj = st.obj()
             if obj is not None:
                 out.append(obj)
@@ -145,7 +145,6 @@ def _sync_fetched(
     is_update: bool,
     params: Any,
 ) -> None:
-    cls = mapper.class_
     setters: list[tuple[str, Any]] | None = None
     if is_update:
         # SET values computable in Python are applied; the rest are expired
@@ -157,7 +156,7 @@ def _sync_fetched(
         except (Unevaluatable, KeyError):
             setters = None
     for ident in keys:
-        st = session._identity.get((cls, ident))
+        st = session._identity.get(mapper, {}).get(mapper.key_of_ident(ident))
         if st is None:
             continue
         obj = st.obj()
@@ -178,9 +177,7 @@ def _sync_fetched(
 
 
 def _mark_deleted(session: Session, st: Any, obj: Any) -> None:
-    key = st.key
-    if session._identity.get(key) is st:
-        del session._identity[key]
+    session._forget_identity(st)
     st.deleted_flushed = True
     session._strong.pop(st, None)
     session._deleted.pop(st, None)

@@ -55,23 +55,26 @@ def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader
     index = dict(positions)
     pk_idx = [index[k] for k in mapper.pk_keys]
     if len(pk_idx) == 1:
-        ident_expr = f"(row[{pk_idx[0]}],)"
-        null_check = f"row[{pk_idx[0]}] is None"
+        # the identity-map key of a single-column primary key is the bare value
+        key_expr = f"row[{pk_idx[0]}]"
+        null_check = "key is None"
     else:
-        ident_expr = "(" + ", ".join(f"row[{i}]" for i in pk_idx) + ",)"
+        key_expr = "(" + ", ".join(f"row[{i}]" for i in pk_idx) + ",)"
         null_check = " or ".join(f"row[{i}] is None" for i in pk_idx)
     stores = "\n".join(f"        d[{k!r}] = row[{i}]" for k, i in positions)
     values = ", ".join(f"{k!r}: row[{i}]" for k, i in positions)
     src = f"""
 def load(rows, session, overwrite):
-    identity = session._identity
+    identity = session._identity.get(mapper)
+    if identity is None:
+        identity = session._identity[mapper] = {{}}
     out = []
     append = out.append
     for row in rows:
+        key = {key_expr}
         if {null_check}:
             append(None)
             continue
-        key = (cls, {ident_expr})
         st = identity.get(key)
         if st is not None:
             obj = st.obj()

@@ -112,6 +112,9 @@ class Mapper:
         self.pk_keys: tuple[str, ...] = tuple(
             self.column_keys_by_column[id(c)] for c in self.primary_key
         )
+        # identity-map keys are the bare primary-key value for a single-column
+        # key (no tuple to build or hash per row) and a tuple otherwise
+        self.single_pk = len(self.pk_keys) == 1
         self.relationships: dict[str, RelationshipProperty] = {}
         for key, prop in relationships.items():
             self.add_relationship(key, prop, install=False)
@@ -210,6 +213,14 @@ class Mapper:
             if all(id(c) in by_ref for c in pk):
                 singles.append(FkPath(table, tuple(by_ref[id(c)] for c in pk)))  # type: ignore[arg-type]
         return singles
+
+    def key_of_ident(self, ident: tuple[Any, ...]) -> Any:
+        """The identity-map key for a primary-key tuple."""
+        return ident[0] if self.single_pk else ident
+
+    def ident_of_key(self, key: Any) -> tuple[Any, ...]:
+        """The primary-key tuple for an identity-map key."""
+        return (key,) if self.single_pk else key
 
     def get_statement(self) -> Any:
         """``SELECT * FROM table WHERE pk = :pk_0 ...``, built once (compiled once)."""

@@ -400,8 +400,11 @@ async def delete_groups(ctx: FlushContext, states: list[InstanceState]) -> None:
         for mapper, group in level:
             pk_cols = mapper.primary_key
             pk_procs = _bind_procs(dialect, pk_cols)
-            # hot path: benchmarks W6 -- identities are already key tuples
-            rows: list[tuple[Any, ...]] = [st.key[1] for st in group]  # type: ignore[index]
+            # hot path: benchmarks W6 -- identity-map keys are the key values
+            if mapper.single_pk:
+                rows: list[tuple[Any, ...]] = [(st.key,) for st in group]
+            else:
+                rows = [st.key for st in group]
             if any(pk_procs):
                 rows = [
                     tuple(p(v) if p else v for v, p in zip(ident, pk_procs, strict=True))

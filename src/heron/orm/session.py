@@ -88,7 +88,8 @@ class Session:
         self.bind = bind
         self.autoflush = autoflush
         self.expire_on_commit = expire_on_commit
-        self._identity: dict[tuple[Any, ...], InstanceState] = {}
+        # mapper -> identity-map key (Mapper.key_of_ident) -> state
+        self._identity: dict[Mapper, dict[Any, InstanceState]] = {}
         self._new: dict[InstanceState, Any] = {}
         self._deleted: dict[InstanceState, Any] = {}
         # instances with unflushed changes are held strongly; the rest weakly
@@ -293,14 +294,15 @@ class Session:
                         f"{_describe(obj)} was deleted; it cannot be added again. Create a new "
                         "object with the same values instead"
                     )
-                existing = self._identity.get(st.key)
+                imap = self._imap(mapper)
+                existing = imap.get(st.key)
                 if existing is not None and existing is not st and existing.obj() is not None:
                     raise exc.InvalidRequestError(
                         f"cannot re-attach {_describe(obj)}: another instance with the same "
                         "identity is already in this Session; use `await session.merge(obj)`"
                     )
                 st.session = self
-                self._identity[st.key] = st
+                imap[st.key] = st
                 if st.modified or st.pending_backrefs:
                     self._strong[st] = obj
         elif st in self._deleted and st.key is not None and not st.deleted_flushed:
@@ -360,16 +362,34 @@ class Session:
         self._new.pop(st, None)
         self._deleted.pop(st, None)
         self._strong.pop(st, None)
-        if st.key is not None and self._identity.get(st.key) is st:
-            del self._identity[st.key]
+        self._forget_identity(st)
         st.session = None
+
+    def _imap(self, mapper: Mapper) -> dict[Any, InstanceState]:
+        """The identity map of one mapper (created on first use)."""
+        imap = self._identity.get(mapper)
+        if imap is None:
+            imap = self._identity[mapper] = {}
+        return imap
+
+    def _identity_states(self) -> list[InstanceState]:
+        """Every state in the identity map (a list: callers may change the map)."""
+        return [st for imap in self._identity.values() for st in imap.values()]
+
+    def _forget_identity(self, st: InstanceState) -> None:
+        """Remove ``st`` from the identity map if it is the entry for its key."""
+        if st.key is not None:
+            imap = self._identity.get(st.mapper)
+            if imap is not None and imap.get(st.key) is st:
+                del imap[st.key]
 
     def expunge_all(self) -> None:
         """Detach every object from the session."""
         self._deferred_loads = {}
-        for st in list(self._identity.values()):
-            st.session = None
-            st.insert_order = 0
+        for imap in self._identity.values():
+            for st in list(imap.values()):
+                st.session = None
+                st.insert_order = 0
         for st in list(self._new):
             st.session = None
             st.insert_order = 0
@@ -606,9 +626,10 @@ class Session:
         # hot path: benchmarks W1. A row inserted just now has no related rows
         # beyond those the session links to it, so its untouched collections
         # read as empty (RelationshipAttribute checks insert_order).
-        identity = self._identity
         generated = ctx.generated_pk
         new = self._new
+        last_mapper: Mapper | None = None
+        imap: dict[Any, InstanceState] = {}
         for st in ctx.inserted:
             obj = st.obj()
             if st.modified:
@@ -618,14 +639,14 @@ class Session:
             d = obj.__dict__
             mapper = st.mapper
             pk_keys = mapper.pk_keys
-            if len(pk_keys) == 1:
-                key: tuple[Any, ...] = (mapper.class_, (d[pk_keys[0]],))
-            else:
-                key = (mapper.class_, tuple([d[k] for k in pk_keys]))
+            key = d[pk_keys[0]] if mapper.single_pk else tuple([d[k] for k in pk_keys])
             st.key = key
             if id(st) in generated:
                 st.db_generated_pk = True
-            identity[key] = st
+            if mapper is not last_mapper:
+                last_mapper = mapper
+                imap = self._imap(mapper)
+            imap[key] = st
         if len(new) == len(ctx.inserted):
             new.clear()
         else:
@@ -638,8 +659,7 @@ class Session:
         for st in ctx.deleted:
             obj = st.obj()
             st.deleted_flushed = True
-            if identity.get(st.key) is st:  # type: ignore[arg-type]
-                del identity[st.key]  # type: ignore[arg-type]
+            self._forget_identity(st)
             self._deleted.pop(st, None)
             self._txn_deleted.append((st, obj))
         for st in list(self._strong):
@@ -716,7 +736,7 @@ class Session:
         self._txn_inserted.clear()
         self._txn_updated.clear()
         if self.expire_on_commit:
-            for st in list(self._identity.values()):
+            for st in self._identity_states():
                 obj = st.obj()
                 if obj is not None:
                     self._expire_state(st, obj, None)
@@ -745,8 +765,7 @@ class Session:
         # objects inserted in the transaction become transient again
         for st in inserted:
             obj = st.obj()
-            if st.key is not None and self._identity.get(st.key) is st:
-                del self._identity[st.key]
+            self._forget_identity(st)
             st.key = None
             st.session = None
             st.committed = None
@@ -770,12 +789,12 @@ class Session:
                 continue  # also inserted in this transaction: it stays transient
             st.session = self
             if obj is not None:
-                self._identity[st.key] = st
+                self._imap(st.mapper)[st.key] = st
         for st in list(self._deleted):
             self._deleted.pop(st)
         self._deferred_loads = {}
         if updated is None:
-            to_expire = list(self._identity.values())
+            to_expire = self._identity_states()
         else:
             # a savepoint: only rows written inside it, restored deletions and
             # unflushed changes are stale; everything else stays loaded
@@ -863,10 +882,11 @@ class Session:
     def identity_map(self) -> dict[tuple[Any, ...], Any]:
         """A snapshot of the identity map: identity key -> instance."""
         out = {}
-        for key, st in list(self._identity.items()):
-            obj = st.obj()
-            if obj is not None:
-                out[key] = obj
+        for mapper, imap in list(self._identity.items()):
+            for key, st in list(imap.items()):
+                obj = st.obj()
+                if obj is not None:
+                    out[(mapper.class_, mapper.ident_of_key(key))] = obj
         return out
 
     def __contains__(self, obj: object) -> bool:
@@ -880,7 +900,8 @@ class Session:
         return iter([*self.new, *self.identity_map.values()])
 
     def _identity_lookup(self, mapper: Mapper, ident: tuple[Any, ...]) -> Any:
-        st = self._identity.get((mapper.class_, ident))
+        imap = self._identity.get(mapper)
+        st = imap.get(mapper.key_of_ident(ident)) if imap is not None else None
         if st is None:
             return None
         return st.obj()
@@ -921,7 +942,7 @@ class Session:
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
-        for st in list(self._identity.values()):
+        for st in self._identity_states():
             obj = st.obj()
             if obj is not None:
                 self._expire_state(st, obj, None)
@@ -1198,7 +1219,8 @@ class Session:
         if not mapper.registry.configured:
             configure_mappers()
         key_vals = _normalise_ident(mapper, ident)
-        st = self._identity.get((mapper.class_, key_vals))
+        imap = self._identity.get(mapper)
+        st = imap.get(mapper.key_of_ident(key_vals)) if imap is not None else None
         if st is not None and not populate_existing:
             obj = st.obj()
             if obj is not None and not st.expired_keys:

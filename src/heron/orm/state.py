@@ -43,10 +43,11 @@ def _gone(state: InstanceState) -> None:
     """
     session = state.session
     if session is not None:
-        identity = session._identity
         key = state.key
-        if key is not None and identity.get(key) is state:
-            del identity[key]
+        if key is not None:
+            identity = session._identity.get(state.mapper)
+            if identity is not None and identity.get(key) is state:
+                del identity[key]
 
 
 class History:
@@ -174,7 +175,8 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         # > 0 for rows this session inserted (their collections start known-empty)
         self.insert_order = 0
         self.mapper = mapper
-        self.key: tuple[Any, ...] | None = None
+        # the identity-map key (Mapper.key_of_ident); None before the row exists
+        self.key: Any = None
         self.session: Session | None = None
 
     def __eq__(self, other: object) -> bool:
@@ -225,13 +227,14 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         """Primary-key values as a tuple, or None before the row exists."""
         if self.key is None:
             return None
-        ident: tuple[Any, ...] = self.key[1]
-        return ident
+        return self.mapper.ident_of_key(self.key)
 
     @property
     def identity_key(self) -> tuple[Any, ...] | None:
-        """``(class, identity)`` as used by the identity map."""
-        return self.key
+        """``(class, identity)``: the keys of ``Session.identity_map``."""
+        if self.key is None:
+            return None
+        return (self.mapper.class_, self.mapper.ident_of_key(self.key))
 
     @property
     def object(self) -> Any:

@@ -168,7 +168,7 @@ def delete_levels(states: list[InstanceState]) -> list[list[tuple[Mapper, list[I
         return [_group(states)]  # no deleted row can reference another
     by_table: dict[int, dict[tuple[Any, ...], InstanceState]] = {}
     for st in states:
-        by_table.setdefault(id(st.mapper.table), {})[st.key[1]] = st  # type: ignore[index]
+        by_table.setdefault(id(st.mapper.table), {})[st.mapper.ident_of_key(st.key)] = st
     refs: dict[int, list[InstanceState]] = {}  # referenced -> referencing rows
     indegree: dict[int, int] = {}
     any_edge = False
