@@ -306,10 +306,31 @@ def install_loaded_collection(
 ) -> InstrumentedList:
     """Put a freshly loaded collection on ``owner``, replaying deferred changes."""
     coll = InstrumentedList(owner, prop, items)
-    owner.__dict__[prop.key] = coll
-    state = owner.__dict__.get(STATE_KEY)
+    install_collection(owner, prop, coll)
+    return coll
+
+
+def install_collection(owner: object, prop: RelationshipProperty, coll: InstrumentedList) -> None:
+    """Put the loaded collection ``coll`` (owned by ``owner``) on it, replaying deferred changes."""
+    d = owner.__dict__
+    d[prop.key] = coll
+    state = d.get(STATE_KEY)
     if state is not None and state.pending_backrefs:
         _apply_pending(state, owner, prop, coll)
+
+
+_new_list = list.__new__
+
+
+def new_collection(
+    owner: object, prop: RelationshipProperty, items: list[Any] | None = None
+) -> InstrumentedList:
+    """An ``InstrumentedList`` built without ``__init__`` (no events; loaders fill it raw)."""
+    coll: InstrumentedList = _new_list(InstrumentedList)
+    coll._owner = owner
+    coll._prop = prop
+    if items:
+        list.extend(coll, items)
     return coll
 
 

@@ -25,7 +25,7 @@ from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
 from heron.orm.instrumentation import install_loaded_collection
-from heron.orm.joined import JoinedStep, fold_joined, plan_joined
+from heron.orm.joined import JoinedStep, fold_joined, fold_top_level, plan_joined
 from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_load
 from heron.orm.loading import entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
@@ -1162,21 +1162,38 @@ class Session:
         order_by: Sequence[Any] = (),
     ) -> list[Any]:
         """Instances of ``mapper`` whose ``cols`` equal one of ``keys`` (one SELECT)."""
+        rows = await self._rows_by_keys(mapper, cols, keys, order_by)
+        with paused_gc(len(rows)):
+            return entity_loader(mapper, 0)(rows, self, False)
+
+    async def _rows_by_keys(
+        self,
+        mapper: Mapper,
+        cols: list[Any],
+        keys: list[Any],
+        order_by: Sequence[Any] = (),
+        *,
+        bare: bool = False,
+    ) -> list[Any]:
+        """Rows of ``select(mapper)`` whose ``cols`` equal one of ``keys`` (one SELECT).
+
+        ``keys`` are tuples, or bare values of the one column with ``bare``.
+        """
         from heron.sql import and_, or_, select
 
         if len(cols) == 1:
-            cond = cols[0].in_([k[0] for k in keys])
+            cond = cols[0].in_(keys if bare else [k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(cols, k, strict=True)]) for k in keys])
         stmt: Any = select(mapper.class_).where(cond)
         if order_by:
             stmt = stmt.order_by(*order_by)
-        return await self._load_entities(stmt, mapper)
+        conn = await self._connection(write=False)
+        result = await conn.execute(stmt)
+        return result._raw_rows
 
-    async def _load_m2m(
-        self, prop: RelationshipProperty, keys: list[tuple[Any, ...]]
-    ) -> list[tuple[tuple[Any, ...], Any]]:
-        """(parent key, target instance) pairs through the secondary table (one SELECT)."""
+    async def _m2m_rows(self, prop: RelationshipProperty, keys: list[Any], bare: bool) -> list[Any]:
+        """Rows of (secondary key columns, then target columns) for parent ``keys`` (one SELECT)."""
         from heron.sql import and_, or_, select
 
         target = prop.mapper_target
@@ -1184,7 +1201,7 @@ class Session:
         sec_cols = [sec for _, sec in prop.secondary_pairs]
         on = and_(*[ref == sec_col for ref, sec_col in prop.secondary_target_pairs])
         if len(sec_cols) == 1:
-            cond = sec_cols[0].in_([k[0] for k in keys])
+            cond = sec_cols[0].in_(keys if bare else [k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(sec_cols, k, strict=True)]) for k in keys])
         stmt = select(*sec_cols, target.class_).join(prop.secondary, on).where(cond)
@@ -1192,10 +1209,7 @@ class Session:
             stmt = stmt.order_by(*prop.order_by)
         conn = await self._connection(write=False)
         result = await conn.execute(stmt)
-        rows = result._raw_rows
-        n = len(sec_cols)
-        objs = entity_loader(target, n)(rows, self, False)
-        return [(tuple(r[:n]), o) for r, o in zip(rows, objs, strict=True)]
+        return result._raw_rows
 
     async def _load_entities(self, stmt: Any, mapper: Mapper) -> list[Any]:
         conn = await self._connection(write=False)
@@ -1304,13 +1318,17 @@ class Session:
         for ent in raw_columns:
             mapper = getattr(ent, "__mapper__", None)
             if mapper is not None and isinstance(ent, type):
-                loader = entity_loader(mapper, offset)
-                with paused_gc(len(rows)):
-                    objs = loader(rows, self, overwrite)
-                if steps:
-                    fold_joined(self, rows, objs, steps)
-                    # joined rows repeat their parent: one row per parent
-                    objs = unique_objects(objs)
+                if steps and all(s.parent_step < 0 for s in steps):
+                    # one pass; joined rows repeat their parent: one object per parent
+                    with paused_gc(len(rows)):
+                        objs = fold_top_level(self, rows, mapper, steps, overwrite)
+                else:
+                    loader = entity_loader(mapper, offset)
+                    with paused_gc(len(rows)):
+                        objs = loader(rows, self, overwrite)
+                    if steps:
+                        fold_joined(self, rows, objs, steps)
+                        objs = unique_objects(objs)
                 columns.append(objs)
                 keys.append(ent.__name__)
                 offset += len(mapper.table.columns)
