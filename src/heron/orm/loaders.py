@@ -373,6 +373,8 @@ async def _selectin_collection(
             rows = await session._m2m_rows(prop, chunk, bare=single)
         with paused_gc(len(rows)):
             loader(rows, session, False, colls)
+            # free the rows while the collector is paused: it never traverses them
+            rows.clear()
     # copies first: replaying deferred changes below may change the originals
     copies = [(obj, new_collection(obj, prop, colls[key])) for obj, key in shared]
     for coll in (*colls.values(), *(c for _, c in copies)):
