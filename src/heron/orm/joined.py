@@ -23,6 +23,7 @@ from heron.orm.instrumentation import (
 from heron.orm.loaders import LoadTree, _needs_load
 from heron.orm.loading import _namespace, _parts, entity_positions, loader_for
 from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.state import STATE_KEY
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -286,7 +287,7 @@ if not ({child["null"]}):
         st.mapper = cmapper{j}
         st.key = key
         st.session = session
-        d[STATE_KEY] = st
+        d[{STATE_KEY!r}] = st
         cid{j}[key] = st
         if coll is not None:
             lappend(coll, obj){set_back}"""
@@ -327,7 +328,7 @@ def fold(rows, session, overwrite, added):
                 st.mapper = mapper
                 st.key = key
                 st.session = session
-                d[STATE_KEY] = st
+                d[{STATE_KEY!r}] = st
                 identity[key] = st
             append(obj)
             od = obj.__dict__

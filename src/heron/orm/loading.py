@@ -65,7 +65,11 @@ def _parts(mapper: Mapper, positions: Sequence[tuple[str, int]], indent: str) ->
     return {
         "key": key_expr,
         "null": null_check,
-        "stores": "\n".join(f"{indent}d[{k!r}] = row[{i}]" for k, i in positions),
+        # the key's own column is stored from the local ``key`` (one row read less)
+        "stores": "\n".join(
+            f"{indent}d[{k!r}] = " + ("key" if [i] == pk_idx else f"row[{i}]")
+            for k, i in positions
+        ),
         "values": ", ".join(f"{k!r}: row[{i}]" for k, i in positions),
     }
 
@@ -106,13 +110,14 @@ _ROW = """
         st.mapper = mapper
         st.key = key
         st.session = session
-        d[STATE_KEY] = st
+        d[{state_key!r}] = st
         identity[key] = st
 {on_new}"""
 
 
 def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader:
     row = _ROW.format(
+        state_key=STATE_KEY,
         on_null="            append(None)\n            continue",
         on_existing="                append(obj)",
         on_new="        append(obj)",
@@ -185,6 +190,7 @@ def _generate_group(
     if back_key is not None:
         on_new += f"\n            d[{back_key!r}] = coll._owner"
     row = _ROW.format(
+        state_key=STATE_KEY,
         on_null="            continue",
         on_existing=on_existing,
         on_new=on_new,
