@@ -319,6 +319,19 @@ def install_collection(owner: object, prop: RelationshipProperty, coll: Instrume
         _apply_pending(state, owner, prop, coll)
 
 
+def install_collections(prop: RelationshipProperty, colls: Iterable[InstrumentedList]) -> None:
+    """``install_collection`` for many loaded collections, each on its ``_owner``."""
+    key = prop.key
+    # hot path: benchmarks W7/W8 (one per parent); deferred changes are rare
+    for coll in colls:
+        owner = coll._owner
+        d = owner.__dict__
+        d[key] = coll
+        state = d.get(STATE_KEY)
+        if state is not None and state.pending_backrefs:
+            _apply_pending(state, owner, prop, coll)
+
+
 _new_list = list.__new__
 
 

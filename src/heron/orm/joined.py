@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from heron.orm.instrumentation import (
     InstrumentedList,
-    install_collection,
+    install_collections,
     install_loaded_collection,
 )
 from heron.orm.loaders import LoadTree, _needs_load
@@ -203,14 +203,14 @@ def fold_top_level(
     """
     fold = _fold_for(mapper, steps)
     out, seen = fold(rows, session, overwrite, {})
-    for entry in seen.values():
-        for step, coll in zip(steps, entry, strict=True):
-            if coll is None:
-                continue
-            prop = step.prop
-            if prop.uselist:
-                install_collection(coll._owner, prop, coll)
-            else:
+    entries = list(seen.values())
+    for j, step in enumerate(steps):
+        prop = step.prop
+        filled = [entry[j] for entry in entries if entry[j] is not None]
+        if prop.uselist:
+            install_collections(prop, filled)
+        else:
+            for coll in filled:
                 coll._owner.__dict__[prop.key] = coll[0] if coll else None
     return out  # type: ignore[no-any-return]
 

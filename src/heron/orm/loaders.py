@@ -18,7 +18,7 @@ from heron._util.gcpause import paused_gc
 from heron.orm.instrumentation import (
     InstrumentedList,
     RelationshipAttribute,
-    install_collection,
+    install_collections,
     new_collection,
 )
 from heron.orm.loading import entity_positions, group_loader_for
@@ -376,10 +376,9 @@ async def _selectin_collection(
             # free the rows while the collector is paused: it never traverses them
             rows.clear()
     # copies first: replaying deferred changes below may change the originals
-    copies = [(obj, new_collection(obj, prop, colls[key])) for obj, key in shared]
-    for coll in (*colls.values(), *(c for _, c in copies)):
-        owner = coll._owner
-        if prop.uselist:
-            install_collection(owner, prop, coll)
-        else:
-            owner.__dict__[prop.key] = coll[0] if coll else None
+    filled = [*colls.values(), *[new_collection(obj, prop, colls[key]) for obj, key in shared]]
+    if prop.uselist:
+        install_collections(prop, filled)
+    else:
+        for coll in filled:
+            coll._owner.__dict__[prop.key] = coll[0] if coll else None
