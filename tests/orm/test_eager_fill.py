@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from heron import select
-from heron.orm import joinedload, selectinload
+from heron.orm import joinedload, loaders, selectinload
 
 from .models import Address, Post, Profile, Tag, User
-from .test_loading import emails, seed
+from .test_loading import emails, seed, seed_users_with_addresses, selects_of
 
 LOADERS = [selectinload, joinedload]
 
@@ -175,3 +175,25 @@ async def test_eager_load_does_not_overwrite_a_pending_back_reference(
         )
         assert moved.user is ann
         assert moved not in cat.addresses
+
+
+@pytest.mark.parametrize("held_rows", [1, 7, 20_000])
+async def test_selectin_batches_fill_the_same_whenever_their_rows_are_built(
+    session_factory: Any, sql_log: Any, monkeypatch: Any, held_rows: int
+) -> None:
+    # rows of several batches are built together up to HELD_ROWS; any grouping
+    # must give the same collections and back-references
+    monkeypatch.setattr(loaders, "HELD_ROWS", held_rows)
+    await seed_users_with_addresses(session_factory, 25, 2)
+    async with session_factory() as session:
+        sql_log.clear()
+        users = (
+            await session.scalars(
+                select(User).options(selectinload(User.addresses, batch_size=4)).order_by(User.id)
+            )
+        ).all()
+        assert len(selects_of(sql_log.statements, "orm_address")) == 7
+        assert [emails(u) for u in users] == [
+            [f"u{i:03}-0@x", f"u{i:03}-1@x"] for i in range(25)
+        ]
+        assert all(a.user is u for u in users for a in u.addresses)
