@@ -197,3 +197,32 @@ async def test_selectin_batches_fill_the_same_whenever_their_rows_are_built(
             [f"u{i:03}-0@x", f"u{i:03}-1@x"] for i in range(25)
         ]
         assert all(a.user is u for u in users for a in u.addresses)
+
+
+def _flat(params: Any) -> list[Any]:
+    out: list[Any] = []
+    for p in params or ():
+        out.extend(p if isinstance(p, list | tuple) else [p])
+    return out
+
+
+async def test_selectinload_many_to_one_asks_only_for_targets_not_in_the_session(
+    session_factory: Any, sql_log: Any
+) -> None:
+    ids = await seed(session_factory)
+    async with session_factory() as session:
+        ann = await session.get(User, ids["ann"])
+        sql_log.clear()
+        addresses = (
+            await session.scalars(
+                select(Address)
+                .options(selectinload(Address.user))
+                .order_by(Address.email_address)
+            )
+        ).all()
+        assert [a.user.name for a in addresses] == ["ann", "ann", "cat"]
+        assert addresses[0].user is ann and addresses[1].user is ann
+        assert len(sql_log.statements) == 2
+        asked = _flat(sql_log.params[1])
+        assert ids["cat"] in asked and ids["ann"] not in asked
+        assert addresses[2].user is await session.get(User, ids["cat"])

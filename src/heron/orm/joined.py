@@ -267,6 +267,12 @@ else:
         )
         child = _parts(target, step.positions, " " * 8)
         set_back = f"\n            d[{back_key!r}] = coll._owner" if back_key is not None else ""
+        set_back_existing = (
+            f"\n            cd = cobj.__dict__\n            if {back_key!r} not in cd:"
+            f"\n                cd[{back_key!r}] = coll._owner"
+            if back_key is not None
+            else ""
+        )
         children.append(
             f"""key = {child["key"]}
 if not ({child["null"]}):
@@ -276,8 +282,13 @@ if not ({child["null"]}):
     if cobj is not None:
         if st.expired_keys is not None:
             refresh_existing(st, cobj, {{{child["values"]}}}, False)
-        if coll is not None:
+        if coll is None:
+            pass
+        elif coll:
             add_once(coll, cobj, {back_key!r}, added)
+        else:
+            # an empty collection cannot hold it yet (the usual many-to-one case)
+            lappend(coll, cobj){set_back_existing}
     else:
         obj = new(ccls{j})
         d = obj.__dict__

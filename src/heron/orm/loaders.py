@@ -21,7 +21,7 @@ from heron.orm.instrumentation import (
     install_collections,
     new_collection,
 )
-from heron.orm.loading import entity_positions, group_loader_for
+from heron.orm.loading import entity_loader, entity_positions, group_loader_for
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import STATE_KEY
 
@@ -286,6 +286,11 @@ async def _selectin_many_to_one(
     target = prop.mapper_target
     assert target is not None
     fk_keys = [prop.parent.column_keys_by_column[id(fk)] for _, fk in prop.pairs]
+    pk = list(target.primary_key)
+    if len(prop.pairs) == 1 and len(pk) == 1 and prop.pairs[0][0] is pk[0]:
+        # the foreign key is the target's whole primary key: its value is the identity key
+        await _selectin_many_to_one_by_key(session, prop, todo, batch, fk_keys[0])
+        return
     ref_keys = [target.column_keys_by_column[id(ref)] for ref, _ in prop.pairs]
     wanted: dict[tuple[Any, ...], None] = {}
     for obj in todo:
@@ -315,6 +320,42 @@ async def _selectin_many_to_one(
             ident = prop._target_identity(vals)
             value = session._identity_lookup(target, ident) if ident is not None else None
         d[prop.key] = value
+
+
+async def _selectin_many_to_one_by_key(
+    session: Session, prop: RelationshipProperty, todo: list[Any], batch: int, fk: str
+) -> None:
+    """Many-to-one over one foreign-key column that is the target's primary key.
+
+    Targets are found through the identity map by the bare key value (hot
+    path: one dict lookup per object, no key tuples).
+    """
+    target = prop.mapper_target
+    assert target is not None
+    imap = session._imap(target)
+    wanted: dict[Any, None] = {}
+    for obj in todo:
+        value = obj.__dict__.get(fk)
+        if value is None or value in wanted:
+            continue
+        st = imap.get(value)
+        if st is None or st() is None:
+            wanted[value] = None
+    keys = list(wanted)
+    ref_cols = [prop.pairs[0][0]]
+    # the identity map holds instances weakly: keep the loaded ones alive here
+    loaded: list[list[Any]] = []
+    for i in range(0, len(keys), batch):
+        rows = await session._rows_by_keys(target, ref_cols, keys[i : i + batch], bare=True)
+        with paused_gc(len(rows)):
+            loaded.append(entity_loader(target, 0)(rows, session, False))
+            rows.clear()
+    key = prop.key
+    for obj in todo:
+        d = obj.__dict__
+        value = d.get(fk)
+        st = imap.get(value) if value is not None else None
+        d[key] = st() if st is not None else None
 
 
 async def _selectin_collection(
