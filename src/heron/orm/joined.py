@@ -4,9 +4,12 @@ Layer 4 (orm). ``plan_joined`` rewrites a ``select(Entity)`` so each joined
 relationship's target (under a named alias, so self-referential and repeated
 targets work and the statement stays cacheable) is joined and its columns are
 appended to the row. With LIMIT/OFFSET the parent query is wrapped in a
-subquery first, so the limit counts parents, not joined rows. ``fold_joined``
-builds the related objects from those columns and fills the parents'
-attributes; duplicate parent rows are collapsed by the caller.
+subquery first, so the limit counts parents, not joined rows. When every
+join starts at the top-level entity, ``fold_top_level`` (generated code, one
+pass) builds each parent once and files related objects straight into their
+owners' collections; deeper plans use ``fold_joined``, which builds each
+step's objects from those columns and fills the owners' attributes, the
+caller collapsing duplicate parent rows.
 """
 
 from __future__ import annotations

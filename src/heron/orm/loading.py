@@ -6,6 +6,8 @@ runs a tight loop: ``object.__new__``, direct ``__dict__`` stores, one state
 object and one identity-map entry per row. An instance already in the map is
 returned as is; only its unloaded (expired) attributes are filled, so a query
 never overwrites pending changes (``populate_existing`` refreshes instead).
+Selectin loads use a variant (``group_loader_for``) that also files each
+instance into its owner's collection in the same pass.
 """
 
 from __future__ import annotations
