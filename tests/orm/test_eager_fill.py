@@ -17,7 +17,7 @@ import pytest
 from heron import select
 from heron.orm import joinedload, loaders, selectinload
 
-from .models import Address, Post, Profile, Tag, User
+from .models import Address, Node, Post, Profile, Tag, User
 from .test_loading import emails, seed, seed_users_with_addresses, selects_of
 
 LOADERS = [selectinload, joinedload]
@@ -226,3 +226,27 @@ async def test_selectinload_many_to_one_asks_only_for_targets_not_in_the_session
         asked = _flat(sql_log.params[1])
         assert ids["cat"] in asked and ids["ann"] not in asked
         assert addresses[2].user is await session.get(User, ids["cat"])
+
+
+async def test_joinedload_both_directions_of_a_self_referential_pair(
+    session_factory: Any, sql_log: Any
+) -> None:
+    await seed(session_factory)
+    async with session_factory() as session:
+        sql_log.clear()
+        nodes = (
+            await session.scalars(
+                select(Node)
+                .options(joinedload(Node.parent), joinedload(Node.children))
+                .order_by(Node.label)
+            )
+        ).all()
+        assert len(sql_log.statements) == 1
+        by_label = {n.label: n for n in nodes}
+        assert sorted(by_label) == ["a", "a1", "a2", "b", "b1", "root"]
+        assert by_label["root"].parent is None
+        for child, parent in [("a", "root"), ("b", "root"), ("a1", "a"), ("a2", "a"), ("b1", "b")]:
+            assert by_label[child].parent is by_label[parent]
+        assert sorted(n.label for n in by_label["root"].children) == ["a", "b"]
+        assert sorted(n.label for n in by_label["a"].children) == ["a1", "a2"]
+        assert by_label["a1"].children == []

@@ -213,8 +213,12 @@ def fold_top_level(
         if prop.uselist:
             install_collections(prop, filled)
         else:
+            key = prop.key
             for coll in filled:
-                coll._owner.__dict__[prop.key] = coll[0] if coll else None
+                d = coll._owner.__dict__
+                # a back-reference filled in this pass already holds the value
+                if key not in d:
+                    d[key] = coll[0] if coll else None
     return out  # type: ignore[no-any-return]
 
 
