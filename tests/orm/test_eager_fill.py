@@ -250,3 +250,34 @@ async def test_joinedload_both_directions_of_a_self_referential_pair(
         assert sorted(n.label for n in by_label["root"].children) == ["a", "b"]
         assert sorted(n.label for n in by_label["a"].children) == ["a1", "a2"]
         assert by_label["a1"].children == []
+
+
+async def test_joinedload_with_populate_existing_refreshes_parents_once_per_parent(
+    session_factory: Any,
+) -> None:
+    ids = await seed(session_factory)
+    async with session_factory(autoflush=False) as session:
+        ann = (
+            await session.scalars(
+                select(User).where(User.id == ids["ann"]).options(joinedload(User.addresses))
+            )
+        ).one()
+        ann.fullname = "pending"
+        async with session_factory() as other:
+            other_ann = await other.get(User, ids["ann"])
+            assert other_ann is not None
+            other_ann.name = "ann-renamed"
+            other.add(Address(email_address="ann3@x", user_id=ids["ann"]))
+            await other.commit()
+        again = (
+            await session.scalars(
+                select(User)
+                .where(User.id == ids["ann"])
+                .options(joinedload(User.addresses))
+                .execution_options(populate_existing=True)
+            )
+        ).one()
+        assert again is ann
+        assert ann.name == "ann-renamed"  # refreshed from the (repeated) parent rows
+        assert ann.fullname == "pending"  # a pending change wins
+        assert emails(ann) == ["ann1@x", "ann2@x"]  # a loaded collection is kept
