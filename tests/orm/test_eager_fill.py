@@ -281,3 +281,51 @@ async def test_joinedload_with_populate_existing_refreshes_parents_once_per_pare
         assert ann.name == "ann-renamed"  # refreshed from the (repeated) parent rows
         assert ann.fullname == "pending"  # a pending change wins
         assert emails(ann) == ["ann1@x", "ann2@x"]  # a loaded collection is kept
+
+
+async def test_nested_joinedload_fills_only_what_is_not_loaded_yet(
+    session_factory: Any, sql_log: Any
+) -> None:
+    await seed(session_factory)
+    async with session_factory() as session:
+        p1 = (
+            await session.scalars(
+                select(Post).where(Post.title == "p1").options(selectinload(Post.tags))
+            )
+        ).one()
+        kept = p1.tags
+        sql_log.clear()
+        users = (
+            await session.scalars(
+                select(User).options(joinedload(User.posts).joinedload(Post.tags)).order_by(User.id)
+            )
+        ).all()
+        assert len(sql_log.statements) == 1
+        ann = users[0]
+        assert sorted(p.title for p in ann.posts) == ["p1", "p2"]
+        (p2,) = [p for p in ann.posts if p.title == "p2"]
+        assert [p for p in ann.posts if p.title == "p1"] == [p1]
+        assert p1.tags is kept  # loaded before: left as it was
+        assert [t.name for t in p2.tags] == ["t2"]
+        assert p2.tags[0] in p1.tags  # the same Tag object on both posts
+        assert all(p.author is ann for p in ann.posts)
+
+
+async def test_nested_joinedload_replays_a_change_deferred_on_the_inner_collection(
+    session_factory: Any,
+) -> None:
+    ids = await seed(session_factory)
+    async with session_factory(autoflush=False) as session:
+        ann = await session.get(User, ids["ann"])
+        assert ann is not None
+        extra = Address(email_address="new@x", user=ann)  # ann.addresses is not loaded
+        posts = (
+            await session.scalars(
+                select(Post)
+                .where(Post.author_id == ids["ann"])
+                .options(joinedload(Post.author).joinedload(User.addresses))
+            )
+        ).all()
+        assert {p.author for p in posts} == {ann}
+        assert emails(ann) == ["ann1@x", "ann2@x", "new@x"]
+        assert sum(a is extra for a in ann.addresses) == 1

@@ -237,14 +237,6 @@ def _collect(prop: RelationshipProperty, objs: list[Any]) -> list[Any]:
     return out
 
 
-def _needs_load(obj: Any, prop: RelationshipProperty) -> bool:
-    d = obj.__dict__
-    if prop.key in d:
-        return False
-    st = d.get(STATE_KEY)
-    return not (st is not None and st.committed and prop.key in st.committed)
-
-
 async def selectin_load(
     session: Session,
     prop: RelationshipProperty,
@@ -264,7 +256,7 @@ async def selectin_load(
     key = prop.key
     todo = []
     for obj in objs:
-        # inlined _needs_load (hot path: one check per parent)
+        # loaded already, or holding a pending change: leave it (hot path: per parent)
         d = obj.__dict__
         if key in d:
             continue

@@ -25,7 +25,7 @@ from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
 from heron.orm.instrumentation import install_loaded_collection
-from heron.orm.joined import JoinedStep, fold_joined, fold_top_level, plan_joined
+from heron.orm.joined import JoinedStep, fold_one_pass, plan_joined
 from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_load
 from heron.orm.loading import entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
@@ -1319,14 +1319,11 @@ class Session:
             mapper = getattr(ent, "__mapper__", None)
             if mapper is not None and isinstance(ent, type):
                 with paused_gc(len(rows)):
-                    if steps and all(s.parent_step < 0 for s in steps):
+                    if steps:
                         # one pass; joined rows repeat their parent: one object per parent
-                        objs = fold_top_level(self, rows, mapper, steps, overwrite)
+                        objs = fold_one_pass(self, rows, mapper, steps, overwrite)
                     else:
                         objs = entity_loader(mapper, offset)(rows, self, overwrite)
-                        if steps:
-                            fold_joined(self, rows, objs, steps)
-                            objs = unique_objects(objs)
                     if len(raw_columns) == 1:
                         # the rows are done with: free them while the collector is
                         # paused so it never traverses them (benchmarks W3/W8)
