@@ -224,17 +224,22 @@ async def apply_eager(
 
 
 def _collect(prop: RelationshipProperty, objs: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    seen: set[int] = set()
-    for obj in objs:
-        value = obj.__dict__.get(prop.key)
-        if value is None:
-            continue
-        for child in value if prop.uselist else (value,):
-            if id(child) not in seen:
-                seen.add(id(child))
-                out.append(child)
-    return out
+    """The objects ``prop`` holds on ``objs``, each once, in first-seen order."""
+    key = prop.key
+    # id -> object: a dict keeps the first position of each and costs one store per item
+    found: dict[int, Any] = {}
+    if prop.uselist:
+        for obj in objs:
+            value = obj.__dict__.get(key)
+            if value:
+                for child in value:
+                    found[id(child)] = child
+    else:
+        for obj in objs:
+            value = obj.__dict__.get(key)
+            if value is not None:
+                found[id(value)] = value
+    return list(found.values())
 
 
 async def selectin_load(
