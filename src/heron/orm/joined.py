@@ -170,15 +170,16 @@ def fold_one_pass(
         key = prop.key
         pos = subs[step.parent_step].index(j)
         filled = [e[pos] for e in seen[step.parent_step].values() if e[pos] is not None]
-        # an owner reached by two steps (self-referential chains) or filled by a
-        # back-reference in this pass keeps what it got first, as lazily filled
-        # attributes always do
-        filled = [c for c in filled if key not in c._owner.__dict__]
         if prop.uselist:
-            install_collections(prop, filled)
+            # an owner reached by two steps (self-referential chains) keeps the
+            # collection it got first, as lazily filled attributes always do
+            install_collections(prop, [c for c in filled if key not in c._owner.__dict__])
         else:
-            for coll in filled:
-                coll._owner.__dict__[key] = coll[0] if coll else None
+            # scalars were set during the pass (first value wins); no row: None
+            for owner in filled:
+                d = owner.__dict__
+                if key not in d:
+                    d[key] = None
     return out  # type: ignore[no-any-return]
 
 
@@ -209,17 +210,21 @@ def _starts(steps: list[JoinedStep], below: list[int], owner: str, entry: str) -
     """Source that makes ``owner``'s collections for the steps ``below`` it: ``entry``."""
     out = []
     for k in below:
-        key = steps[k].prop.key
-        # the collection to fill, or None: loaded already, or holding a pending change
+        prop = steps[k].prop
+        key = prop.key
+        # a collection (the owner itself for a scalar) to fill, or None: loaded
+        # already, or holding a pending change
+        if prop.uselist:
+            fill = f"lnew(IL)\n    c{k}._owner = {owner}\n    c{k}._prop = prop{k}"
+        else:
+            fill = owner
         out.append(
             f"""if {key!r} in od or (
     pst is not None and pst.committed and {key!r} in pst.committed
 ):
     c{k} = None
 else:
-    c{k} = lnew(IL)
-    c{k}._owner = {owner}
-    c{k}._prop = prop{k}"""
+    c{k} = {fill}"""
         )
     out.append(f"{entry} = (" + "".join(f"c{k}, " for k in below) + ")")
     return "\n".join(out)
@@ -305,10 +310,30 @@ def _step_source(
         else None
     )
     child = _parts(target, step.positions, " " * 8)
-    set_back = f"\n            d[{back_key!r}] = coll._owner" if back_key is not None else ""
+    if prop.uselist:
+        owner = "coll._owner"
+        file_existing = f"""if coll is None:
+            pass
+        elif coll:
+            add_once(coll, cobj, {back_key!r}, added)
+        else:
+            # an empty collection cannot hold it yet (the usual many-to-one case)
+            lappend(coll, cobj)"""
+        file_new = "lappend(coll, obj)"
+    else:
+        # a scalar: ``coll`` is the owner; the first value found wins
+        owner = "coll"
+        file_existing = f"""if coll is not None:
+            od = coll.__dict__
+            if {prop.key!r} not in od:
+                od[{prop.key!r}] = cobj"""
+        file_new = f"""od = coll.__dict__
+            if {prop.key!r} not in od:
+                od[{prop.key!r}] = obj"""
+    set_back = f"\n            d[{back_key!r}] = {owner}" if back_key is not None else ""
     set_back_existing = (
         f"\n            cd = cobj.__dict__\n            if {back_key!r} not in cd:"
-        f"\n                cd[{back_key!r}] = coll._owner"
+        f"\n                cd[{back_key!r}] = {owner}"
         if back_key is not None
         else ""
     )
@@ -341,13 +366,7 @@ else:
     if cobj is not None:
         if st.expired_keys is not None:
             refresh_existing(st, cobj, {{{child["values"]}}}, False)
-        if coll is None:
-            pass
-        elif coll:
-            add_once(coll, cobj, {back_key!r}, added)
-        else:
-            # an empty collection cannot hold it yet (the usual many-to-one case)
-            lappend(coll, cobj){set_back_existing}
+        {file_existing}{set_back_existing}
     else:
         obj = new(ccls{j})
         d = obj.__dict__
@@ -360,7 +379,7 @@ else:
         d[{STATE_KEY!r}] = st
         cid{j}[key] = st
         if coll is not None:
-            lappend(coll, obj){set_back}{keep}{own}"""
+            {file_new}{set_back}{keep}{own}"""
 
 
 def _add_once(
