@@ -351,33 +351,35 @@ def _relationship_for_column(mapper: Mapper, col: Column[Any]) -> RelationshipPr
     return None
 
 
-async def update_groups(
-    ctx: FlushContext, dirty: list[tuple[InstanceState, Any, dict[str, Any]]]
-) -> None:
-    """UPDATE dirty rows, one batched statement per (table, changed columns)."""
-    groups: dict[tuple[int, tuple[str, ...]], list[tuple[InstanceState, Any]]] = {}
-    mappers: dict[int, Mapper] = {}
+UpdateGroups = dict[tuple["Mapper", tuple[str, ...]], list[Any]]
+
+
+def group_updates(dirty: list[tuple[InstanceState, Any, dict[str, Any]]]) -> UpdateGroups:
+    """Group ``(state, obj, changes)`` by (mapper, changed column keys)."""
+    groups: UpdateGroups = {}
     for st, obj, changes in dirty:
-        key = (id(st.mapper), tuple(changes))
-        mappers[id(st.mapper)] = st.mapper
-        groups.setdefault(key, []).append((st, obj))
+        groups.setdefault((st.mapper, tuple(changes)), []).append(obj)
+    return groups
+
+
+async def update_groups(ctx: FlushContext, groups: UpdateGroups) -> None:
+    """UPDATE dirty rows, one batched statement per (table, changed columns)."""
     dialect = ctx.dialect
-    for (mid, keys), members in groups.items():
-        mapper = mappers[mid]
+    for (mapper, keys), objs in groups.items():
         set_cols = [mapper.columns[k] for k in keys]
         # hot path: benchmarks W5. Column-major, like inserts.
-        objs = [obj for _, obj in members]
         dicts = [o.__dict__ for o in objs]
         values = [[d.get(k) for d in dicts] for k in keys]
         check_column_values(mapper, list(keys), set_cols, values, objs)
         pk_cols = mapper.primary_key
         for pk_key in mapper.pk_keys:
-            # the WHERE uses the committed key when the key itself was changed
             column = [d.get(pk_key) for d in dicts]
-            for i, (st, _) in enumerate(members):
-                committed = st.committed
-                if committed and pk_key in committed and committed[pk_key] is not NO_VALUE:
-                    column[i] = committed[pk_key]
+            if pk_key in keys:
+                # the key itself changed: the WHERE uses the committed key
+                for i, d in enumerate(dicts):
+                    committed = d[STATE_KEY].committed
+                    if committed and pk_key in committed and committed[pk_key] is not NO_VALUE:
+                        column[i] = committed[pk_key]
             values.append(column)
         for i, proc in enumerate(_bind_procs(dialect, [*set_cols, *pk_cols])):
             if proc is not None:
@@ -552,4 +554,4 @@ async def post_updates(
             obj.__dict__.update(changes)
             dirty.append((st, obj, changes))
     if dirty:
-        await update_groups(ctx, dirty)
+        await update_groups(ctx, group_updates(dirty))

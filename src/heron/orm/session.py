@@ -235,6 +235,8 @@ class Session:
                 st = _new_state(InstanceState, obj, _gone)
                 st.mapper = mapper
                 st.key = None
+                st.committed = None
+                st.modified = False
                 self._insert_counter += 1
                 st.insert_order = self._insert_counter
                 st.session = self
@@ -557,12 +559,16 @@ class Session:
         # children of deleted rows lose their keys; persistent parents push keys
         for st in deleting:
             persistence.null_children_of_deleted(st, st.obj(), deleting_ids)
-        strong = list(self._strong.items())
+        strong = self._strong
         with paused_gc(len(strong)):
-            for st, obj in strong:
-                if st.key is None or id(st) in deleting_ids:
-                    continue
+            # a list: pulling and pushing keys can hold more objects
+            for st in list(strong):
                 mapper = st.mapper
+                if st.key is None or not (mapper.m2o_props or mapper.o2m_props):
+                    continue
+                if id(st) in deleting_ids:
+                    continue
+                obj = strong[st]
                 if mapper.m2o_props:
                     persistence.pull_many_to_one(st, obj)
                 if mapper.o2m_props and not mapper.o2m_keys.isdisjoint(obj.__dict__):
@@ -578,17 +584,10 @@ class Session:
                     for st in states:
                         persistence.push_one_to_many(st, st.obj(), deleting_ids)
         # updates (including keys set by the inserts above)
-        dirty = []
-        strong = list(self._strong.items())
-        with paused_gc(len(strong)):
-            for st, obj in strong:
-                if st.key is None or id(st) in deleting_ids:
-                    continue
-                changes = uow.changed_columns(st, obj)
-                if changes:
-                    dirty.append((st, obj, changes))
-        if dirty:
-            await persistence.update_groups(ctx, dirty)
+        with paused_gc(len(self._strong)):
+            updates = uow.collect_updates(self._strong, deleting_ids)
+        if updates:
+            await persistence.update_groups(ctx, updates)
         post = [(st, st.obj()) for st in new_states if st.mapper.post_update_props] + [
             (st, obj)
             for st, obj in self._strong.items()
@@ -655,21 +654,22 @@ class Session:
         self._txn_inserted.extend(ctx.inserted)
         # every persistent object the flush wrote: column UPDATEs (all of which
         # come from _strong) and relationship-only changes
-        self._txn_updated.extend(s for s in self._strong if s.key is not None)
+        self._txn_updated.extend([s for s in self._strong if s.key is not None])
         for st in ctx.deleted:
             obj = st.obj()
             st.deleted_flushed = True
             self._forget_identity(st)
             self._deleted.pop(st, None)
             self._txn_deleted.append((st, obj))
-        for st in list(self._strong):
+        # everything written is now the committed state; nothing is held strongly
+        for st in self._strong:
             if st.deleted_flushed:
-                self._strong.pop(st)
                 continue
             st.committed = None
             st.modified = False
-            st.pending_backrefs = None
-            self._strong.pop(st)
+            if st.pending_backrefs is not None:
+                st.pending_backrefs = None
+        self._strong.clear()
 
     async def _fail(self, error: BaseException, ctx: persistence.FlushContext | None) -> None:
         """Roll the transaction back after a failed flush; the session then needs rollback()."""

@@ -147,17 +147,20 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     one object per row serves as both bookkeeping and reference.
     """
 
-    # Only the four fields every state sets are slots. The rest are class-level
+    # The fields every state sets, and the two an attribute write sets, are
+    # slots (every creator initialises them). The rest are class-level
     # defaults: an instance gets its own (lazily created) __dict__ only when
-    # one of them is first written, so loading 10,000 rows sets four fields
-    # per state (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
-    __slots__ = ("__dict__", "insert_order", "key", "mapper", "session")
+    # one of them is first written, so loading 10,000 rows or changing one
+    # column of each allocates nothing per state beyond the state itself
+    # (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
+    __slots__ = ("__dict__", "committed", "insert_order", "key", "mapper", "modified", "session")
     # identity semantics: a weakref would otherwise compare and hash its referent
     __hash__ = object.__hash__
 
     # attribute key -> value before the first unflushed change
-    committed: dict[str, Any] | None = None
-    modified: bool = False
+    committed: dict[str, Any] | None
+    # True while the instance has unflushed changes (the session holds it strongly)
+    modified: bool
     expired_keys: set[str] | None = None
     deleted_flushed: bool = False
     db_generated_pk: bool = False
@@ -174,6 +177,8 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     def __init__(self, obj: object, mapper: Mapper) -> None:
         # > 0 for rows this session inserted (their collections start known-empty)
         self.insert_order = 0
+        self.committed = None
+        self.modified = False
         self.mapper = mapper
         # the identity-map key (Mapper.key_of_ident); None before the row exists
         self.key: Any = None

@@ -243,6 +243,44 @@ def changed_columns(state: InstanceState, obj: Any) -> dict[str, Any] | None:
     return out
 
 
+def collect_updates(
+    strong: dict[InstanceState, Any], skip: set[int]
+) -> dict[tuple[Mapper, tuple[str, ...]], list[Any]]:
+    """Persistent objects with changed columns, grouped by (mapper, changed keys).
+
+    One pass over the session's modified objects, building only a key tuple
+    per changed object (benchmarks W5: 10,000 dirty rows).
+    """
+    groups: dict[tuple[Mapper, tuple[str, ...]], list[Any]] = {}
+    for st, obj in strong.items():
+        committed = st.committed
+        if not committed or st.key is None or id(st) in skip:
+            continue
+        d = obj.__dict__
+        colset = st.mapper.column_key_set
+        changed: list[str] | None = None
+        for key, old in committed.items():
+            if key not in colset:
+                continue
+            new = d.get(key, NO_VALUE)
+            if new is NO_VALUE:
+                continue
+            if old is not NO_VALUE and (old is new or (type(old) is type(new) and old == new)):
+                continue
+            if changed is None:
+                changed = [key]
+            else:
+                changed.append(key)
+        if changed is not None:
+            group_key = (st.mapper, tuple(changed))
+            members = groups.get(group_key)
+            if members is None:
+                groups[group_key] = [obj]
+            else:
+                members.append(obj)
+    return groups
+
+
 def orphans(states: Iterable[InstanceState], deleting: set[int]) -> list[Any]:
     """Children removed from a delete-orphan collection (or whose parent was unset)."""
     out: list[Any] = []
