@@ -90,6 +90,7 @@ def load(rows, session, overwrite):
         st.insert_order = 0
         st.committed = None
         st.modified = False
+        st.deleted_flushed = False
         st.mapper = mapper
         st.key = key
         st.session = session

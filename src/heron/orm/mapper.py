@@ -138,6 +138,7 @@ class Mapper:
         self.o2m_keys: frozenset[str] = frozenset()
         self.relationship_keys: frozenset[str] = frozenset()
         self.delete_props: list[RelationshipProperty] = []
+        self.nulling_props: list[RelationshipProperty] = []
         self.insert_dep_props: list[RelationshipProperty] = []
         self.insert_dep_keys: frozenset[str] = frozenset()
         registry.add(self)
@@ -185,6 +186,8 @@ class Mapper:
             for p in writable
             if p.cascade.delete or (p.direction is Direction.ONETOMANY and not p.passive_deletes)
         ]
+        # one-to-many children that lose their key when this row is deleted
+        self.nulling_props = [p for p in self.o2m_props if not p.cascade.delete]
         # relationships that order inserts (a set test on __dict__ skips the rest)
         # a one-to-many whose many-to-one partner is kept in sync by backrefs adds
         # no edges of its own: the children's side records each link once

@@ -153,7 +153,16 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     # one of them is first written, so loading 10,000 rows or changing one
     # column of each allocates nothing per state beyond the state itself
     # (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
-    __slots__ = ("__dict__", "committed", "insert_order", "key", "mapper", "modified", "session")
+    __slots__ = (
+        "__dict__",
+        "committed",
+        "deleted_flushed",
+        "insert_order",
+        "key",
+        "mapper",
+        "modified",
+        "session",
+    )
     # identity semantics: a weakref would otherwise compare and hash its referent
     __hash__ = object.__hash__
 
@@ -162,7 +171,8 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     # True while the instance has unflushed changes (the session holds it strongly)
     modified: bool
     expired_keys: set[str] | None = None
-    deleted_flushed: bool = False
+    # True once its DELETE was flushed
+    deleted_flushed: bool
     db_generated_pk: bool = False
     # relationship key -> list of ("append"|"remove", obj) applied when loaded
     pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
@@ -179,6 +189,7 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         self.insert_order = 0
         self.committed = None
         self.modified = False
+        self.deleted_flushed = False
         self.mapper = mapper
         # the identity-map key (Mapper.key_of_ident); None before the row exists
         self.key: Any = None
