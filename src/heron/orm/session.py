@@ -24,7 +24,7 @@ from heron.engine.transaction import Transaction, TransactionState
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
-from heron.orm.instrumentation import install_loaded_collection
+from heron.orm.instrumentation import empty_collection, install_loaded_collection
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
 from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_load
 from heron.orm.loading import entity_loader
@@ -552,11 +552,69 @@ class Session:
                         if dialect is not None and dialect.supports_any_array
                         else DEFAULT_BATCH
                     )
-                    await selectin_load(self, prop, todo, batch, collect=False)
+                    if (
+                        prop.direction is Direction.ONETOMANY
+                        and prop.uselist
+                        and len(prop.pairs) == 1
+                    ):
+                        await self._load_children_of_deleted(prop, todo, batch)
+                    else:
+                        await selectin_load(self, prop, todo, batch, collect=False)
                 if prop.cascade.delete:
                     seen: set[int] = set()
                     for o in objs:
                         await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
+
+    async def _load_children_of_deleted(
+        self, prop: RelationshipProperty, parents: list[Any], batch: int
+    ) -> None:
+        """Load a one-to-many collection of parents being deleted, so the flush can
+        set their children's keys to NULL or delete them.
+
+        A lean selectin for the delete path (benchmarks W6: 10,000 deleted parents,
+        most without children): no tuple keys, and a childless parent gets an
+        empty collection without the loaded-collection bookkeeping.
+        """
+        from heron.sql import select
+
+        target = prop.mapper_target
+        assert target is not None
+        ((ref, fk),) = prop.pairs
+        parent_key = prop.parent.column_keys_by_column[id(ref)]
+        child_key = target.column_keys_by_column[id(fk)]
+        owners: dict[Any, list[Any]] = {}
+        for obj in parents:
+            value = obj.__dict__.get(parent_key)
+            if value is not None:
+                members = owners.get(value)
+                if members is None:
+                    owners[value] = [obj]
+                else:
+                    members.append(obj)
+        keys = list(owners)
+        found: dict[Any, list[Any]] = {}
+        for i in range(0, len(keys), batch):
+            stmt: Any = select(target.class_).where(fk.in_(keys[i : i + batch]))
+            if prop.order_by:
+                stmt = stmt.order_by(*prop.order_by)
+            for child in await self._load_entities(stmt, target):
+                found.setdefault(child.__dict__.get(child_key), []).append(child)
+        back = prop.back
+        back_key = back.key if back is not None and not back.uselist else None
+        key = prop.key
+        for value, objs in owners.items():
+            children = found.get(value)
+            for obj in objs:
+                st = obj.__dict__.get(STATE_KEY)
+                if children is None and (st is None or not st.pending_backrefs):
+                    obj.__dict__[key] = empty_collection(obj, prop)
+                    continue
+                install_loaded_collection(obj, prop, list(children or ()))
+                if back_key is not None and children:
+                    for child in children:
+                        cd = child.__dict__
+                        if back_key not in cd:
+                            cd[back_key] = obj
 
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
         # save-update cascade over modified persistent objects whose relationships
