@@ -582,15 +582,17 @@ class Session:
         ((ref, fk),) = prop.pairs
         parent_key = prop.parent.column_keys_by_column[id(ref)]
         child_key = target.column_keys_by_column[id(fk)]
-        owners: dict[Any, list[Any]] = {}
+        # parent key value -> parent; parents sharing a value (a non-key column)
+        # are rare and go to ``more``
+        owners: dict[Any, Any] = {}
+        more: list[tuple[Any, Any]] = []
         for obj in parents:
             value = obj.__dict__.get(parent_key)
             if value is not None:
-                members = owners.get(value)
-                if members is None:
-                    owners[value] = [obj]
+                if value in owners:
+                    more.append((value, obj))
                 else:
-                    members.append(obj)
+                    owners[value] = obj
         keys = list(owners)
         found: dict[Any, list[Any]] = {}
         for i in range(0, len(keys), batch):
@@ -602,19 +604,18 @@ class Session:
         back = prop.back
         back_key = back.key if back is not None and not back.uselist else None
         key = prop.key
-        for value, objs in owners.items():
+        for value, obj in [*owners.items(), *more]:
             children = found.get(value)
-            for obj in objs:
-                st = obj.__dict__.get(STATE_KEY)
-                if children is None and (st is None or not st.pending_backrefs):
-                    obj.__dict__[key] = empty_collection(obj, prop)
-                    continue
-                install_loaded_collection(obj, prop, list(children or ()))
-                if back_key is not None and children:
-                    for child in children:
-                        cd = child.__dict__
-                        if back_key not in cd:
-                            cd[back_key] = obj
+            d = obj.__dict__
+            if children is None and not d[STATE_KEY].pending_backrefs:
+                d[key] = empty_collection(obj, prop)
+                continue
+            install_loaded_collection(obj, prop, list(children or ()))
+            if back_key is not None and children:
+                for child in children:
+                    cd = child.__dict__
+                    if back_key not in cd:
+                        cd[back_key] = obj
 
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
         # save-update cascade over modified persistent objects whose relationships
@@ -742,9 +743,6 @@ class Session:
             for st in ctx.inserted:
                 new.pop(st, None)
         self._txn_inserted.extend(ctx.inserted)
-        # every persistent object the flush wrote: column UPDATEs (all of which
-        # come from _strong) and relationship-only changes
-        self._txn_updated.extend([s for s in self._strong if s.key is not None])
         # hot path: benchmarks W6 (10,000 deleted rows)
         txn_deleted = self._txn_deleted
         deleted = self._deleted
@@ -763,10 +761,15 @@ class Session:
         else:
             for st in ctx.deleted:
                 deleted.pop(st, None)
-        # everything written is now the committed state; nothing is held strongly
+        # everything written is now the committed state; nothing is held strongly.
+        # The persistent objects written (column UPDATEs, all of which come from
+        # _strong, and relationship-only changes) are remembered for a rollback.
+        txn_updated = self._txn_updated
         for st in self._strong:
             if st.deleted_flushed:
                 continue
+            if st.key is not None:
+                txn_updated.append(st)
             st.committed = None
             st.modified = False
             if st.pending_backrefs is not None:
