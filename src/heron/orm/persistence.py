@@ -169,29 +169,42 @@ def _no_members(prop: RelationshipProperty, value: Any) -> bool:
     return value is NO_VALUE or value is None or (prop.uselist and len(value) == 0)
 
 
-def null_children_of_deleted(state: InstanceState, obj: Any, deleting: set[int]) -> None:
-    """Children (loaded) of a deleted row that are not deleted themselves lose their key."""
-    for prop in state.mapper.nulling_props:
-        value = obj.__dict__.get(prop.key, NO_VALUE)
-        committed = state.committed or {}
-        old = committed.get(prop.key, NO_VALUE)
-        if _no_members(prop, value) and _no_members(prop, old):
-            continue  # nothing loaded, or nothing there (hot path: benchmarks W6)
-        members = uow.related_for_sync(prop, value) + uow.related_for_sync(prop, old)
-        seen: set[int] = set()
-        for child in members:
-            if id(child) in seen:
+def null_children_of_deleted(states: list[InstanceState], deleting: set[int]) -> None:
+    """Children (loaded) of deleted rows that are not deleted themselves lose their key."""
+    # hot path: benchmarks W6 (10,000 deleted parents, all with empty collections)
+    for state in states:
+        props = state.mapper.nulling_props
+        if not props:
+            continue
+        obj = state.obj()
+        d = obj.__dict__
+        committed = state.committed
+        for prop in props:
+            value = d.get(prop.key, NO_VALUE)
+            old = committed.get(prop.key, NO_VALUE) if committed else NO_VALUE
+            if _no_members(prop, value) and _no_members(prop, old):
+                continue  # nothing loaded, or nothing there
+            _null_children(prop, obj, value, old, deleting)
+
+
+def _null_children(
+    prop: RelationshipProperty, obj: Any, value: Any, old: Any, deleting: set[int]
+) -> None:
+    members = uow.related_for_sync(prop, value) + uow.related_for_sync(prop, old)
+    seen: set[int] = set()
+    for child in members:
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        cst = child.__dict__.get(STATE_KEY)
+        if cst is None or id(cst) in deleting or cst.key is None or cst.deleted_flushed:
+            continue
+        back = prop.back
+        if back is not None and not back.uselist:
+            holder = child.__dict__.get(back.key, NO_VALUE)
+            if holder is not NO_VALUE and holder is not None and holder is not obj:
                 continue
-            seen.add(id(child))
-            cst = child.__dict__.get(STATE_KEY)
-            if cst is None or id(cst) in deleting or cst.key is None or cst.deleted_flushed:
-                continue
-            back = prop.back
-            if back is not None and not back.uselist:
-                holder = child.__dict__.get(back.key, NO_VALUE)
-                if holder is not NO_VALUE and holder is not None and holder is not obj:
-                    continue
-            _null_foreign_key(prop, child, cst)
+        _null_foreign_key(prop, child, cst)
 
 
 # -- statements -------------------------------------------------------------------

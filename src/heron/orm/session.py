@@ -647,9 +647,7 @@ class Session:
     ) -> None:
         deleting_ids = {id(s) for s in deleting}
         # children of deleted rows lose their keys; persistent parents push keys
-        for st in deleting:
-            if st.mapper.nulling_props:
-                persistence.null_children_of_deleted(st, st.obj(), deleting_ids)
+        persistence.null_children_of_deleted(deleting, deleting_ids)
         strong = self._strong
         with paused_gc(len(strong)):
             # a list: pulling and pushing keys can hold more objects
