@@ -115,6 +115,8 @@ class Mapper:
         # identity-map keys are the bare primary-key value for a single-column
         # key (no tuple to build or hash per row) and a tuple otherwise
         self.single_pk = len(self.pk_keys) == 1
+        # the bound-parameter names of get_statement()
+        self.get_param_names = tuple(f"pk_{i}" for i in range(len(self.pk_keys)))
         self.relationships: dict[str, RelationshipProperty] = {}
         for key, prop in relationships.items():
             self.add_relationship(key, prop, install=False)
@@ -232,7 +234,10 @@ class Mapper:
             from heron.sql import bindparam, select
 
             stmt = select(self.class_).where(
-                *[c == bindparam(f"pk_{i}") for i, c in enumerate(self.primary_key)]
+                *[
+                    c == bindparam(name)
+                    for name, c in zip(self.get_param_names, self.primary_key, strict=True)
+                ]
             )
             self.loaders["__get__"] = stmt
         return stmt

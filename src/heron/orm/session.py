@@ -1330,9 +1330,10 @@ class Session:
                 return obj  # type: ignore[no-any-return]
         self._enter("get")
         try:
-            await self._autoflush()
+            if self.autoflush and self._has_work():
+                await self._autoflush()
             stmt = mapper.get_statement()
-            params = {f"pk_{i}": v for i, v in enumerate(key_vals)}
+            params = dict(zip(mapper.get_param_names, key_vals, strict=True))
             conn = await self._connection(write=False)
             result = await conn.execute(stmt, params)
             loader = entity_loader(mapper, 0)
