@@ -115,6 +115,7 @@ class Mapper:
         # identity-map keys are the bare primary-key value for a single-column
         # key (no tuple to build or hash per row) and a tuple otherwise
         self.single_pk = len(self.pk_keys) == 1
+        self.pk_key_set = frozenset(self.pk_keys)
         # the bound-parameter names of get_statement()
         self.get_param_names = tuple(f"pk_{i}" for i in range(len(self.pk_keys)))
         self.relationships: dict[str, RelationshipProperty] = {}
