@@ -134,6 +134,17 @@ class _Attrs:
         return (AttributeState(self.state, k) for k in self.state.mapper.all_attribute_keys)
 
 
+# what an unset slot of InstanceState reads as
+_SLOT_DEFAULTS: dict[str, Any] = {
+    "committed": None,
+    "modified": False,
+    "deleted_flushed": False,
+    "insert_order": 0,
+    "key": None,
+    "session": None,
+}
+
+
 class InstanceState(weakref.ref):  # type: ignore[type-arg]
     """Lifecycle state of one mapped instance.
 
@@ -194,6 +205,14 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
         # the identity-map key (Mapper.key_of_ident); None before the row exists
         self.key: Any = None
         self.session: Session | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a slot its creator left unset (generated loaders set
+        # every slot; this keeps any other creator correct, if slower).
+        try:
+            return _SLOT_DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def __eq__(self, other: object) -> bool:
         return self is other
