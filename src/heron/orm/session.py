@@ -652,14 +652,17 @@ class Session:
         # save-update cascade over modified persistent objects whose relationships
         # changed (pending objects were cascaded by add() and by attribute events)
         seen: set[int] = set()
-        for st, obj in list(self._strong.items()):
+        strong = self._strong
+        # states only (no item tuples): cascading may hold more objects meanwhile
+        for st in list(strong):
             committed = st.committed
             if st.key is None or not committed or st.mapper.save_update_keys.isdisjoint(committed):
                 continue
-            if st.session is self and st not in self._deleted:
+            obj = strong.get(st)
+            if obj is not None and st.session is self and st not in self._deleted:
                 self._cascade(obj, st, "save_update", seen)
         deleting_ids = {id(s) for s in self._deleted}
-        for child in uow.orphans(list(self._strong), deleting_ids):
+        for child in uow.orphans(strong, deleting_ids):
             cst = child.__dict__[STATE_KEY]
             if cst.key is None:
                 if cst.session is self:
