@@ -388,7 +388,8 @@ class Session:
 
     def expunge_all(self) -> None:
         """Detach every object from the session."""
-        self._deferred_loads = {}
+        if self._deferred_loads:
+            self._deferred_loads = {}
         for imap in self._identity.values():
             for st in list(imap.values()):
                 st.session = None
@@ -862,6 +863,8 @@ class Session:
 
     def _forget_transaction(self) -> None:
         """Drop the record of what the ended transaction inserted, deleted, updated."""
+        if not (self._txn_inserted or self._txn_deleted or self._txn_updated):
+            return
         self._txn_inserted = []
         self._txn_deleted = []
         self._txn_updated = []
@@ -1355,9 +1358,14 @@ class Session:
         mapper = _mapper_of(entity)
         if not mapper.registry.configured:
             configure_mappers()
-        key_vals = _normalise_ident(mapper, ident)
+        if mapper.single_pk and type(ident) in _SCALAR_KEYS:
+            key: Any = ident  # hot path: benchmarks W4, get(User, 5)
+            key_vals: tuple[Any, ...] = (ident,)
+        else:
+            key_vals = _normalise_ident(mapper, ident)
+            key = mapper.key_of_ident(key_vals)
         imap = self._identity.get(mapper)
-        st = imap.get(mapper.key_of_ident(key_vals)) if imap is not None else None
+        st = imap.get(key) if imap is not None else None
         if st is not None and not populate_existing:
             obj = st.obj()
             if obj is not None and not st.expired_keys:
@@ -1596,6 +1604,10 @@ def _relationship_changed(st: InstanceState) -> bool:
     if not committed:
         return False
     return any(k in st.mapper.relationships for k in committed)
+
+
+# primary-key values get() takes as they are (anything else goes through _normalise_ident)
+_SCALAR_KEYS = frozenset({int, str})
 
 
 def _normalise_ident(mapper: Mapper, ident: Any) -> tuple[Any, ...]:
