@@ -19,6 +19,8 @@ from heron.orm.relationships import Direction
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
 from heron.sql.elements import ColumnOperators
 
+_new_list = list.__new__
+
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
     from heron.orm.relationships import RelationshipProperty
@@ -330,9 +332,6 @@ def install_collections(prop: RelationshipProperty, colls: Iterable[Instrumented
         state = d.get(STATE_KEY)
         if state is not None and state.pending_backrefs:
             _apply_pending(state, owner, prop, coll)
-
-
-_new_list = list.__new__
 
 
 def new_collection(

@@ -276,6 +276,9 @@ def fold(rows, session, overwrite, added):
 {parent["stores"]}
                 st = new_ref(State, obj, gone)
                 st.insert_order = 0
+                st.committed = None
+                st.modified = False
+                st.deleted_flushed = False
                 st.mapper = mapper
                 st.key = key
                 st.session = session
@@ -373,6 +376,9 @@ else:
 {child["stores"]}
         st = new_ref(State, obj, gone)
         st.insert_order = 0
+        st.committed = None
+        st.modified = False
+        st.deleted_flushed = False
         st.mapper = cmapper{j}
         st.key = key
         st.session = session
