@@ -170,15 +170,16 @@ def fold_one_pass(
         key = prop.key
         pos = subs[step.parent_step].index(j)
         filled = [e[pos] for e in seen[step.parent_step].values() if e[pos] is not None]
-        # an owner reached by two steps (self-referential chains) or filled by a
-        # back-reference in this pass keeps what it got first, as lazily filled
-        # attributes always do
-        filled = [c for c in filled if key not in c._owner.__dict__]
         if prop.uselist:
-            install_collections(prop, filled)
+            # an owner reached by two steps (self-referential chains) keeps the
+            # collection it got first, as lazily filled attributes always do
+            install_collections(prop, [c for c in filled if key not in c._owner.__dict__])
         else:
-            for coll in filled:
-                coll._owner.__dict__[key] = coll[0] if coll else None
+            # scalars were set during the pass (first value wins); no row: None
+            for owner in filled:
+                d = owner.__dict__
+                if key not in d:
+                    d[key] = None
     return out  # type: ignore[no-any-return]
 
 
@@ -209,17 +210,21 @@ def _starts(steps: list[JoinedStep], below: list[int], owner: str, entry: str) -
     """Source that makes ``owner``'s collections for the steps ``below`` it: ``entry``."""
     out = []
     for k in below:
-        key = steps[k].prop.key
-        # the collection to fill, or None: loaded already, or holding a pending change
+        prop = steps[k].prop
+        key = prop.key
+        # a collection (the owner itself for a scalar) to fill, or None: loaded
+        # already, or holding a pending change
+        if prop.uselist:
+            fill = f"lnew(IL)\n    c{k}._owner = {owner}\n    c{k}._prop = prop{k}"
+        else:
+            fill = owner
         out.append(
             f"""if {key!r} in od or (
     pst is not None and pst.committed and {key!r} in pst.committed
 ):
     c{k} = None
 else:
-    c{k} = lnew(IL)
-    c{k}._owner = {owner}
-    c{k}._prop = prop{k}"""
+    c{k} = {fill}"""
         )
     out.append(f"{entry} = (" + "".join(f"c{k}, " for k in below) + ")")
     return "\n".join(out)
@@ -235,82 +240,7 @@ def _generate_fold(mapper: Mapper, steps: list[JoinedStep]) -> Any:
         lappend=list.append,
         add_once=_add_once,
     )
-    children = []
-    for j, step in enumerate(steps):
-        prop = step.prop
-        target = prop.mapper_target
-        assert target is not None
-        ns[f"prop{j}"] = prop
-        ns[f"cmapper{j}"] = target
-        ns[f"ccls{j}"] = target.class_
-        back = prop.back
-        back_key = (
-            back.key
-            if back is not None and not back.uselist and prop.direction is Direction.ONETOMANY
-            else None
-        )
-        child = _parts(target, step.positions, " " * 8)
-        set_back = f"\n            d[{back_key!r}] = coll._owner" if back_key is not None else ""
-        set_back_existing = (
-            f"\n            cd = cobj.__dict__\n            if {back_key!r} not in cd:"
-            f"\n                cd[{back_key!r}] = coll._owner"
-            if back_key is not None
-            else ""
-        )
-        pos = subs[step.parent_step].index(j)
-        if step.parent_step < 0:
-            take = f"coll = entry[{pos}]"
-        else:
-            # no owner on this row (its outer join found nothing): build, file nowhere
-            take = f"e = e{step.parent_step}\n    coll = e[{pos}] if e is not None else None"
-        below = subs[j]
-        if below:
-            # this step's objects own deeper joins: their collections, once per object
-            own = f"""
-    e{j} = seen{j}_get(key)
-    if e{j} is None:
-        od = cobj.__dict__
-        pst = od.get(STATE_KEY)
-{_indent(_starts(steps, below, "cobj", f"e{j} = seen{j}[key]"), 8)}"""
-            on_null = f"\n    e{j} = None"
-            keep = "\n        cobj = obj"
-        else:
-            own = on_null = keep = ""
-        children.append(
-            f"""key = {child["key"]}
-if {child["null"]}:
-    pass{on_null}
-else:
-    {take}
-    st = cid{j}.get(key)
-    cobj = st() if st is not None else None
-    if cobj is not None:
-        if st.expired_keys is not None:
-            refresh_existing(st, cobj, {{{child["values"]}}}, False)
-        if coll is None:
-            pass
-        elif coll:
-            add_once(coll, cobj, {back_key!r}, added)
-        else:
-            # an empty collection cannot hold it yet (the usual many-to-one case)
-            lappend(coll, cobj){set_back_existing}
-    else:
-        obj = new(ccls{j})
-        d = obj.__dict__
-{child["stores"]}
-        st = new_ref(State, obj, gone)
-        st.insert_order = 0
-        st.committed = None
-        st.modified = False
-        st.deleted_flushed = False
-        st.mapper = cmapper{j}
-        st.key = key
-        st.session = session
-        d[{STATE_KEY!r}] = st
-        cid{j}[key] = st
-        if coll is not None:
-            lappend(coll, obj){set_back}{keep}{own}"""
-        )
+    children = [_step_source(steps, j, subs, ns) for j in range(len(steps))]
     child_maps = "\n".join(f"    cid{j} = imap(cmapper{j})" for j in range(len(steps)))
     owned = [j for j in range(len(steps)) if subs[j]]
     seen_maps = "".join(f"\n    seen{j} = {{}}\n    seen{j}_get = seen{j}.get" for j in owned)
@@ -363,6 +293,99 @@ def fold(rows, session, overwrite, added):
 """
     exec(compile(src, f"<heron joined fold {mapper.class_.__name__}>", "exec"), ns)
     return ns["fold"]
+
+
+def _step_source(
+    steps: list[JoinedStep], j: int, subs: dict[int, list[int]], ns: dict[str, Any]
+) -> str:
+    """Per-row source for step ``j``: build or find its object, file it with its owner."""
+    step = steps[j]
+    prop = step.prop
+    target = prop.mapper_target
+    assert target is not None
+    ns[f"prop{j}"] = prop
+    ns[f"cmapper{j}"] = target
+    ns[f"ccls{j}"] = target.class_
+    back = prop.back
+    back_key = (
+        back.key
+        if back is not None and not back.uselist and prop.direction is Direction.ONETOMANY
+        else None
+    )
+    child = _parts(target, step.positions, " " * 8)
+    if prop.uselist:
+        owner = "coll._owner"
+        file_existing = f"""if coll is None:
+            pass
+        elif coll:
+            add_once(coll, cobj, {back_key!r}, added)
+        else:
+            # an empty collection cannot hold it yet (the usual many-to-one case)
+            lappend(coll, cobj)"""
+        file_new = "lappend(coll, obj)"
+    else:
+        # a scalar: ``coll`` is the owner; the first value found wins
+        owner = "coll"
+        file_existing = f"""if coll is not None:
+            od = coll.__dict__
+            if {prop.key!r} not in od:
+                od[{prop.key!r}] = cobj"""
+        file_new = f"""od = coll.__dict__
+            if {prop.key!r} not in od:
+                od[{prop.key!r}] = obj"""
+    set_back = f"\n            d[{back_key!r}] = {owner}" if back_key is not None else ""
+    set_back_existing = (
+        f"\n            cd = cobj.__dict__\n            if {back_key!r} not in cd:"
+        f"\n                cd[{back_key!r}] = {owner}"
+        if back_key is not None
+        else ""
+    )
+    pos = subs[step.parent_step].index(j)
+    if step.parent_step < 0:
+        take = f"coll = entry[{pos}]"
+    else:
+        # no owner on this row (its outer join found nothing): build, file nowhere
+        take = f"e = e{step.parent_step}\n    coll = e[{pos}] if e is not None else None"
+    below = subs[j]
+    if below:
+        # this step's objects own deeper joins: their collections, once per object
+        own = f"""
+    e{j} = seen{j}_get(key)
+    if e{j} is None:
+        od = cobj.__dict__
+        pst = od.get(STATE_KEY)
+{_indent(_starts(steps, below, "cobj", f"e{j} = seen{j}[key]"), 8)}"""
+        on_null = f"\n    e{j} = None"
+        keep = "\n        cobj = obj"
+    else:
+        own = on_null = keep = ""
+    return f"""key = {child["key"]}
+if {child["null"]}:
+    pass{on_null}
+else:
+    {take}
+    st = cid{j}.get(key)
+    cobj = st() if st is not None else None
+    if cobj is not None:
+        if st.expired_keys is not None:
+            refresh_existing(st, cobj, {{{child["values"]}}}, False)
+        {file_existing}{set_back_existing}
+    else:
+        obj = new(ccls{j})
+        d = obj.__dict__
+{child["stores"]}
+        st = new_ref(State, obj, gone)
+        st.insert_order = 0
+        st.committed = None
+        st.modified = False
+        st.deleted_flushed = False
+        st.mapper = cmapper{j}
+        st.key = key
+        st.session = session
+        d[{STATE_KEY!r}] = st
+        cid{j}[key] = st
+        if coll is not None:
+            {file_new}{set_back}{keep}{own}"""
 
 
 def _add_once(

@@ -224,17 +224,22 @@ async def apply_eager(
 
 
 def _collect(prop: RelationshipProperty, objs: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    seen: set[int] = set()
-    for obj in objs:
-        value = obj.__dict__.get(prop.key)
-        if value is None:
-            continue
-        for child in value if prop.uselist else (value,):
-            if id(child) not in seen:
-                seen.add(id(child))
-                out.append(child)
-    return out
+    """The objects ``prop`` holds on ``objs``, each once, in first-seen order."""
+    key = prop.key
+    # id -> object: a dict keeps the first position of each and costs one store per item
+    found: dict[int, Any] = {}
+    if prop.uselist:
+        for obj in objs:
+            value = obj.__dict__.get(key)
+            if value:
+                for child in value:
+                    found[id(child)] = child
+    else:
+        for obj in objs:
+            value = obj.__dict__.get(key)
+            if value is not None:
+                found[id(value)] = value
+    return list(found.values())
 
 
 async def selectin_load(
@@ -350,6 +355,36 @@ async def _selectin_many_to_one_by_key(
         d[key] = st() if st is not None else None
 
 
+def _collections_by_key(
+    prop: RelationshipProperty, todo: list[Any], parent_keys: list[str]
+) -> tuple[dict[Any, InstrumentedList], list[tuple[Any, Any]]]:
+    """One empty collection per distinct parent key, owned by the first parent with it.
+
+    Keys are bare values for a one-column key, tuples otherwise. Later parents
+    sharing a key (a non-unique parent column) are returned as (parent, key)
+    to get copies.
+    """
+    colls: dict[Any, InstrumentedList] = {}
+    shared: list[tuple[Any, Any]] = []
+    if len(parent_keys) == 1:
+        (pk,) = parent_keys
+        for obj in todo:
+            key = obj.__dict__.get(pk)
+            if key in colls:
+                shared.append((obj, key))
+            else:
+                colls[key] = new_collection(obj, prop)
+    else:
+        for obj in todo:
+            d = obj.__dict__
+            key = tuple(d.get(k) for k in parent_keys)
+            if key in colls:
+                shared.append((obj, key))
+            else:
+                colls[key] = new_collection(obj, prop)
+    return colls, shared
+
+
 async def _selectin_collection(
     session: Session, prop: RelationshipProperty, parent: Mapper, todo: list[Any], batch: int
 ) -> None:
@@ -360,27 +395,10 @@ async def _selectin_collection(
     parent_keys = [parent.column_keys_by_column[id(ref)] for ref, _ in pairs]
     match_cols = [col for _, col in pairs]
     single = len(parent_keys) == 1
-    # One collection per distinct parent key, owned by the first parent with
-    # that key; later parents sharing it (a non-unique parent column) get copies.
-    colls: dict[Any, InstrumentedList] = {}
-    shared: list[tuple[Any, Any]] = []
+    colls, shared = _collections_by_key(prop, todo, parent_keys)
     if single:
-        (pk,) = parent_keys
-        for obj in todo:
-            key = obj.__dict__.get(pk)
-            if key in colls:
-                shared.append((obj, key))
-            else:
-                colls[key] = new_collection(obj, prop)
         keys = [k for k in colls if k is not None]
     else:
-        for obj in todo:
-            d = obj.__dict__
-            key = tuple(d.get(k) for k in parent_keys)
-            if key in colls:
-                shared.append((obj, key))
-            else:
-                colls[key] = new_collection(obj, prop)
         keys = [k for k in colls if not any(v is None for v in k)]
     if one_to_many:
         positions = entity_positions(target, 0)
