@@ -208,21 +208,35 @@ class SqlLog(logging.Handler):
         self.all_statements: list[str] = []
         self.statements: list[str] = []
         self.params: list[Any] = []
+        # statements sent, one entry per round trip (a pipelined executemany is one)
+        self.round_trips: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         sql = getattr(record, "heron_sql", None)
         if sql is None:
             return
+        # a pipelined executemany that returns rows (the ORM sends selectin
+        # batches so) counts as the statements it ran, one per parameter set
+        params = getattr(record, "heron_params", None)
+        runs = getattr(record, "heron_executions", 1)
+        self.round_trips.append(sql)
+        if runs > 1 and "SELECT" in sql.upper().split(None, 1)[0]:
+            for one in params:
+                self.all_statements.append(sql)
+                self.statements.append(sql)
+                self.params.append(one)
+            return
         self.all_statements.append(sql)
         if not getattr(record, "heron_tx", False):
             self.statements.append(sql)
-            self.params.append(getattr(record, "heron_params", None))
+            self.params.append(params)
 
     def clear(self) -> None:
         """Forget every statement recorded so far."""
         self.all_statements.clear()
         self.statements.clear()
         self.params.clear()
+        self.round_trips.clear()
 
 
 @pytest.fixture

@@ -452,7 +452,7 @@ async def test_selectinload_many_to_one_with_null_and_shared_targets(
 
 
 async def test_selectinload_batches_parents_500_by_default(
-    session_factory: Any, sql_log: Any
+    orm_engine: Any, session_factory: Any, sql_log: Any
 ) -> None:
     await seed_users_with_addresses(session_factory, 1200, 1)
     async with session_factory() as session:
@@ -462,6 +462,17 @@ async def test_selectinload_batches_parents_500_by_default(
         assert len(selects_of(sql_log.statements, "orm_address")) == 3
         assert len(sql_log.statements) == 4
         assert all(emails(u) == [f"{u.name}-0@x"] for u in users)
+        # with one array parameter per batch (PostgreSQL) the three batches go
+        # in one pipelined round trip; SQLite sends them one by one
+        batch_trips = selects_of(sql_log.round_trips, "orm_address")
+        assert len(batch_trips) == (1 if orm_engine.dialect.supports_any_array else 3)
+        if orm_engine.dialect.supports_any_array:
+            batch_params = [
+                p
+                for s, p in zip(sql_log.statements, sql_log.params, strict=True)
+                if "orm_address" in s
+            ]
+            assert sorted(len(p[0]) for p in batch_params) == [200, 500, 500]
 
 
 async def test_selectinload_batch_size_is_configurable(session_factory: Any, sql_log: Any) -> None:

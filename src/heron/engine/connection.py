@@ -39,14 +39,23 @@ STREAM_CHUNK_SIZE = 1000
 _NO_ROWS: list[Any] = []
 
 
-def log_statement(echo: bool, sql: str, params: Any, *, tx: bool = False) -> None:
+def log_statement(
+    echo: bool, sql: str, params: Any, *, tx: bool = False, executions: int = 1
+) -> None:
     """Log one statement on ``heron.engine`` at INFO (always when ``echo`` is set).
 
     The record's message is the SQL text (plus parameters); ``heron_sql``,
-    ``heron_params`` and ``heron_tx`` (transaction control) ride along as
-    record attributes for tools such as the test suite's ``sql_log``.
+    ``heron_params``, ``heron_tx`` (transaction control) and
+    ``heron_executions`` (how many times an executemany ran the statement)
+    ride along as record attributes for tools such as the test suite's
+    ``sql_log``.
     """
-    extra = {"heron_sql": sql, "heron_params": params, "heron_tx": tx}
+    extra = {
+        "heron_sql": sql,
+        "heron_params": params,
+        "heron_tx": tx,
+        "heron_executions": executions,
+    }
     args: tuple[Any, ...]
     if params is None:
         msg, args = "%s", (sql,)
@@ -323,7 +332,9 @@ class Connection:
             sql = plan.sql
             params = plan.params
             if self._echo or logger.isEnabledFor(_INFO):
-                log_statement(self._echo, sql, params)
+                log_statement(
+                    self._echo, sql, params, executions=len(params) if plan.many else 1
+                )
             rows: list[RawRow]
             if plan.many:
                 if plan.returns_rows:

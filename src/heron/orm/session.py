@@ -1332,6 +1332,26 @@ class Session:
         result = await conn.execute(stmt)
         return result._raw_rows
 
+    async def _rows_by_key_batches(
+        self, mapper: Mapper, col: Any, batches: list[list[Any]], order_by: Sequence[Any] = ()
+    ) -> list[Any]:
+        """Rows of ``select(mapper)`` whose ``col`` is in one of the key ``batches``.
+
+        One SELECT per batch, all sent in one pipelined round trip (the driver's
+        executemany that returns rows). Only for dialects that bind an IN list
+        as one array parameter (``supports_any_array``).
+        """
+        from heron.sql import bindparam, select
+
+        stmt: Any = select(mapper.class_).where(
+            col.in_(bindparam("keys", type_=col.type, expanding=True))
+        )
+        if order_by:
+            stmt = stmt.order_by(*order_by)
+        conn = await self._connection(write=False)
+        result = await conn.execute(stmt, [{"keys": keys} for keys in batches])
+        return result._raw_rows
+
     async def _m2m_rows(self, prop: RelationshipProperty, keys: list[Any], bare: bool) -> list[Any]:
         """Rows of (secondary key columns, then target columns) for parent ``keys`` (one SELECT)."""
         from heron.sql import and_, or_, select
