@@ -289,6 +289,18 @@ class SqliteConnection:
         )
         return keys, rows, count
 
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Sequence[Sequence[Any]],
+    ) -> int:
+        """SQLite has no COPY protocol (its dialect's ``supports_copy`` is False)."""
+        raise exc.InvalidRequestError(
+            "SQLite has no bulk COPY; insert rows with insert(table) instead"
+        )
+
     async def cursor(self, sql: str, params: Sequence[Any] | None) -> SqliteCursor:
         """Buffer every row (SQLite has no server to keep them on)."""
         keys, rows = await self.fetch(sql, params)

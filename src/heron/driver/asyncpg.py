@@ -21,6 +21,7 @@ from heron import exc
 from heron.driver.base import (
     DriverURL,
     RawRow,
+    copy_statement,
     error_for_sqlstate,
     make_error,
     rowcount_from_status,
@@ -207,6 +208,22 @@ class AsyncpgConnection:
                 pass
         prepared = await self._conn.prepare(sql)
         return tuple(attr.name for attr in prepared.get_attributes())
+
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Sequence[Sequence[Any]],
+    ) -> int:
+        """COPY ``records`` into ``table`` (binary format, asyncpg's encoders per column type)."""
+        try:
+            status: str = await self._conn.copy_records_to_table(
+                table, records=records, columns=list(columns), schema_name=schema
+            )
+        except _DRIVER_ERRORS as error:
+            raise self._error(error, copy_statement(table, schema, columns), None) from error
+        return rowcount_from_status(status)
 
     async def cursor(self, sql: str, params: Sequence[Any] | None) -> AsyncpgCursor:
         """Open a server-side cursor; the caller holds the transaction it lives in."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from heron import exc
 from heron._util.gcpause import paused_gc
+from heron.orm import bulkcopy
 from heron.orm import unitofwork as uow
 from heron.orm.instrumentation import _note_change
 from heron.orm.relationships import Direction, RelationshipProperty, _qualname
@@ -236,6 +237,8 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
                 shapes[omit] = [i]
             else:
                 group.append(i)
+    # PostgreSQL: large batches may go by COPY (orm/bulkcopy.py decides)
+    copy_ok = dialect.supports_copy and ctx.conn.in_transaction()
     for omit, idxs in shapes.items():
         whole = len(idxs) == len(objs)
         group_objs = objs if whole else [objs[i] for i in idxs]
@@ -250,6 +253,11 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
             if proc is not None:
                 values[i] = list(map(proc, values[i]))
         generated = auto is not None and auto in omit
+        if copy_ok and len(dicts) >= bulk.COPY_MIN_ROWS:
+            if await bulkcopy.copy_group(ctx, mapper, send_keys, send_cols, values, omit, dicts):
+                if generated:
+                    ctx.generated_pk.update(map(id, group_states))
+                continue
         ret_keys = [k for k in columns if k in omit]
         if ret_keys and not generated:
             # server defaults only: match returned rows by primary key

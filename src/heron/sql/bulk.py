@@ -309,3 +309,82 @@ def select_by_keys_sql(
             one = "(" + ", ".join("?" for _ in key_columns) + ")"
             cond = f"({kcols}) IN (VALUES {', '.join(one for _ in range(count))})"
     return f"SELECT {cols} FROM {tname} WHERE {cond}"
+
+
+# -- COPY support (dialects with ``supports_copy``: PostgreSQL) -------------------
+
+# Fewer rows than this go by INSERT: the COPY path costs two round trips (key
+# reservation, COPY) against the INSERT's one, which only pays off in bulk
+# (measured with benchmarks/orm_workloads.py W1 at several batch sizes).
+COPY_MIN_ROWS = 200
+
+# What the COPY path needs to know about one table, resolved through the
+# current search_path, one row per mapped column: the table itself (oid,
+# schema, name), whether COPY behaves like INSERT for it (a plain or
+# partitioned table without rules, row-level security or user INSERT
+# triggers, which COPY would skip or could not honour), and per column
+# whether it exists with exactly the type heron binds, its identity kind, its
+# default as PostgreSQL prints it, its declared type, and for the
+# autoincrement column ($2) its sequence and whether the default is
+# ``nextval`` of that very sequence.
+COPY_FACTS_SQL = """\
+SELECT c.oid::int8, n.nspname, c.relname,
+  c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND NOT c.relhasrules
+    AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0),
+  x.name, coalesce(a.atttypid = to_regtype(x.typ), false), a.attidentity,
+  pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
+  s.seq IS NOT NULL
+    AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN unnest($3::text[], $4::text[]) AS x(name, typ)
+LEFT JOIN pg_attribute a
+  ON a.attrelid = c.oid AND a.attname = x.name AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+LEFT JOIN LATERAL (
+  SELECT pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), x.name) AS seq
+  WHERE x.name = $2
+) s ON true
+WHERE c.oid = to_regclass($1)"""
+
+
+def copy_facts_plan(
+    dialect: Dialect, table: Table, columns: Sequence[Column[Any]], key: Column[Any] | None
+) -> ExecutionPlan:
+    """The catalog query behind the COPY path's decision for ``table`` (see COPY_FACTS_SQL)."""
+    return ExecutionPlan(
+        COPY_FACTS_SQL,
+        [
+            _table(dialect, table),
+            _name(key) if key is not None else None,
+            [_name(c) for c in columns],
+            [_names(dialect).type_sql(c.type) for c in columns],
+        ],
+        returns_rows=True,
+    )
+
+
+def reserve_plan(
+    dialect: Dialect,
+    table: Table,
+    oid: int,
+    sequence: str | None,
+    count: int,
+    defaults: Sequence[tuple[str, str]],
+) -> ExecutionPlan:
+    """One row: ``count`` values of ``sequence`` (an array; first, when a sequence is
+    given), then each ``(expression, type)`` default cast to its column's type.
+
+    The row only comes back while ``table``'s name still resolves to ``oid``
+    (search_path may have changed since the oid was learnt). The default
+    expressions are catalog text the caller vetted as transaction-stable
+    (constants, ``now()``), so one value stands for every row.
+    """
+    exprs = [f"CAST(({expr}) AS {type_})" for expr, type_ in defaults]
+    params: list[Any] = [_table(dialect, table), oid]
+    if sequence is not None:
+        exprs.insert(0, "array(SELECT nextval($3::regclass) FROM generate_series(1, $4))")
+        params += [sequence, count]
+    sql = f"SELECT {', '.join(exprs) or '1'} WHERE to_regclass($1)::oid::int8 = $2"
+    return ExecutionPlan(sql, params, returns_rows=True)
