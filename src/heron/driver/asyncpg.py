@@ -223,6 +223,13 @@ class AsyncpgConnection:
             )
         except _DRIVER_ERRORS as error:
             raise self._error(error, copy_statement(table, schema, columns), None) from error
+        except (ValueError, TypeError, OverflowError) as error:
+            # A value its column's codec cannot encode: asyncpg raises the
+            # codec's own error here (it aborts the COPY first), where a bound
+            # parameter gives asyncpg's DataError. Same condition, same class.
+            raise make_error(
+                exc.DataError, error, copy_statement(table, schema, columns), None
+            ) from error
         return rowcount_from_status(status)
 
     async def cursor(self, sql: str, params: Sequence[Any] | None) -> AsyncpgCursor:

@@ -15,6 +15,7 @@ ascend in input order and the caller matches keys by sorting them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -83,8 +84,15 @@ def _table(dialect: Dialect, table: Table) -> str:
     return _names(dialect).table_name(table)  # type: ignore[no-any-return]
 
 
+# a type modifier: VARCHAR(50), NUMERIC(10, 2)
+_TYPMOD = re.compile(r"\(\s*\d+\s*(?:,\s*\d+\s*)?\)")
+
+
 def _array_type(dialect: Dialect, column: Column[Any]) -> str:
-    return f"{_names(dialect).type_sql(column.type)}[]"
+    # Without the type modifier: an explicit cast to VARCHAR(5)[] would cut a
+    # longer string silently, where the column's own (assignment) cast, as
+    # in a single-row INSERT or a COPY, rejects it.
+    return f"{_TYPMOD.sub('', _names(dialect).type_sql(column.type))}[]"
 
 
 def _result_processors(
@@ -332,7 +340,7 @@ SELECT c.oid::int8, n.nspname, c.relname,
   c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND NOT c.relhasrules
     AND NOT EXISTS (SELECT 1 FROM pg_trigger t
                     WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0),
-  x.name, coalesce(a.atttypid = to_regtype(x.typ), false), a.attidentity,
+  x.name, coalesce(a.atttypid = to_regtype(x.typ), false), a.attidentity::text,
   pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
   s.seq IS NOT NULL
     AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text)
