@@ -100,6 +100,8 @@ class Session:
         self._txn_open = False
         self._explicit = False
         self._txn_inserted: list[InstanceState] = []
+        # id() of the states in _txn_inserted whose keys the database generated
+        self._txn_generated_pk: set[int] = set()
         self._txn_deleted: list[tuple[InstanceState, Any]] = []
         self._txn_updated: list[InstanceState] = []
         self._commit_done = False
@@ -217,19 +219,26 @@ class Session:
         self._check_not_busy("add_all")
         seen: set[int] = set()
         new = self._new
+        # the mapper (and its checks) of the previous object's class, reused
+        # while the class repeats
+        last_cls: Any = None
+        mapper: Any = None
+        cascade_keys: frozenset[str] = frozenset()
         with paused_gc(len(objs)):
             # hot path: benchmarks W1. New objects of a configured mapper with no
             # related objects set need only a state; everything else takes _add.
             for obj in objs:
-                d = getattr(obj, "__dict__", None)
-                mapper = getattr(type(obj), "__mapper__", None)
-                if (
-                    d is None
-                    or mapper is None
-                    or STATE_KEY in d
-                    or not mapper.registry.configured
-                    or not mapper.save_update_keys.isdisjoint(d)
-                ):
+                cls = type(obj)
+                if cls is not last_cls:
+                    mapper = getattr(cls, "__mapper__", None)
+                    if mapper is None or not mapper.registry.configured:
+                        last_cls = None
+                        self._add(obj, seen)
+                        continue
+                    last_cls = cls
+                    cascade_keys = mapper.save_update_keys
+                d = obj.__dict__
+                if STATE_KEY in d or not cascade_keys.isdisjoint(d):
                     self._add(obj, seen)
                     continue
                 st = _new_state(InstanceState, obj, _gone)
@@ -544,8 +553,8 @@ class Session:
             elif cst.session is self:
                 self._deleted[cst] = child
                 self._strong[cst] = child
-        new_states = [st for st in self._new if st.obj() is not None]
-        return new_states, list(self._deleted)
+        # _new holds its objects strongly: every state's object is alive
+        return list(self._new), list(self._deleted)
 
     async def _execute_flush(
         self,
@@ -571,12 +580,15 @@ class Session:
         for level in uow.insert_levels(new_states):
             for mapper, states in level:
                 if mapper.m2o_props:
-                    for st in states:
-                        persistence.pull_many_to_one(st, st.obj())
+                    persistence.pull_many_to_one_new(mapper, states)
                 await persistence.insert_group(ctx, mapper, states)
                 if mapper.o2m_props:
+                    o2m_keys = mapper.o2m_keys
                     for st in states:
-                        persistence.push_one_to_many(st, st.obj(), deleting_ids)
+                        obj = st()
+                        # no collection set on a new object: nothing to push
+                        if not o2m_keys.isdisjoint(obj.__dict__):
+                            persistence.push_one_to_many(st, obj, deleting_ids)
         # updates (including keys set by the inserts above)
         dirty = []
         strong = list(self._strong.items())
@@ -626,27 +638,23 @@ class Session:
         # hot path: benchmarks W1. A row inserted just now has no related rows
         # beyond those the session links to it, so its untouched collections
         # read as empty (RelationshipAttribute checks insert_order).
-        generated = ctx.generated_pk
         new = self._new
-        last_mapper: Mapper | None = None
-        imap: dict[Any, InstanceState] = {}
-        for st in ctx.inserted:
-            obj = st.obj()
-            if st.modified:
-                st.modified = False
-            if st.pending_backrefs is not None:
-                st.pending_backrefs = None
-            d = obj.__dict__
-            mapper = st.mapper
+        for mapper, states in ctx.inserted_groups:
             pk_keys = mapper.pk_keys
-            key = d[pk_keys[0]] if mapper.single_pk else tuple([d[k] for k in pk_keys])
-            st.key = key
-            if id(st) in generated:
-                st.db_generated_pk = True
-            if mapper is not last_mapper:
-                last_mapper = mapper
-                imap = self._imap(mapper)
-            imap[key] = st
+            if mapper.single_pk:
+                pk = pk_keys[0]
+                keys: list[Any] = [st().__dict__[pk] for st in states]
+            else:
+                keys = [tuple([st().__dict__[k] for k in pk_keys]) for st in states]
+            for st, key in zip(states, keys, strict=True):
+                st.key = key
+                if st.modified:
+                    st.modified = False
+                if st.pending_backrefs is not None:
+                    st.pending_backrefs = None
+            self._imap(mapper).update(zip(keys, states, strict=True))
+        # rollback() resets these keys: the database made them in this transaction
+        self._txn_generated_pk |= ctx.generated_pk
         if len(new) == len(ctx.inserted):
             new.clear()
         else:
@@ -726,6 +734,7 @@ class Session:
     def _forget_transaction(self) -> None:
         """Drop the record of what the ended transaction inserted, deleted, updated."""
         self._txn_inserted = []
+        self._txn_generated_pk = set()
         self._txn_deleted = []
         self._txn_updated = []
 
@@ -734,6 +743,7 @@ class Session:
             st.session = None
         self._txn_deleted.clear()
         self._txn_inserted.clear()
+        self._txn_generated_pk.clear()
         self._txn_updated.clear()
         if self.expire_on_commit:
             for st in self._identity_states():
@@ -771,10 +781,10 @@ class Session:
             st.committed = None
             st.modified = False
             self._strong.pop(st, None)
-            if obj is not None and st.db_generated_pk:
+            if obj is not None and id(st) in self._txn_generated_pk:
                 for k in st.mapper.pk_keys:
                     obj.__dict__[k] = None
-            st.db_generated_pk = False
+            self._txn_generated_pk.discard(id(st))
         # pending objects are expunged, as in SQLAlchemy
         for st in list(self._new):
             st.session = None

@@ -160,7 +160,6 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     modified: bool = False
     expired_keys: set[str] | None = None
     deleted_flushed: bool = False
-    db_generated_pk: bool = False
     # relationship key -> list of ("append"|"remove", obj) applied when loaded
     pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
     # relationship keys a raiseload() option forbids loading
