@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections import deque
 from dataclasses import dataclass
+from itertools import repeat
+from operator import setitem
 from typing import TYPE_CHECKING, Any
 
 from heron.sql import bulk
@@ -195,15 +198,15 @@ async def copy_group(
         facts.name, names, list(zip(*copy_values, strict=True)), schema=facts.schema
     )
     # written only now: a failed COPY leaves the objects as they were
+    # (C-level loops: deque(map(setitem, ...), 0) runs the map without a list)
     if generated:
-        for d, key in zip(dicts, keys, strict=True):
-            d[auto] = key  # type: ignore[index]
+        assert auto is not None
+        deque(map(setitem, dicts, repeat(auto), keys), 0)
     for k, value in zip(default_keys, reserved, strict=True):
         proc = columns[k].type.result_processor(ctx.dialect)
         if proc is not None:
             value = proc(value)
-        for d in dicts:
-            d[k] = value
+        deque(map(setitem, dicts, repeat(k), repeat(value, count)), 0)
     return True
 
 

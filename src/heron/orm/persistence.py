@@ -8,8 +8,9 @@ finalised by the session after every statement succeeded.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
@@ -20,6 +21,7 @@ from heron.orm.instrumentation import _note_change
 from heron.orm.relationships import Direction, RelationshipProperty, _qualname
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
 from heron.sql import bulk
+from heron.sql.types import process_column
 
 if TYPE_CHECKING:
     from heron.dialect.base import Dialect
@@ -246,8 +248,11 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
     """INSERT one table's new rows (one level), fetching generated keys and server defaults."""
     # hot path: benchmarks W1 (insert 10,000 objects). Work is per column
     # where it can be (C-speed list operations), per row only where it must.
+    if not states:
+        return
     dialect = ctx.dialect
-    objs = [st.obj() for st in states]
+    objs = list(map(_call, states))
+    dicts_all = list(map(_dict_of, objs))
     columns = mapper.columns
     auto = mapper.autoincrement_key
     colset = mapper.column_key_set
@@ -255,36 +260,31 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
     # rows are grouped by which columns they leave to the database: an unset
     # autoincrement key and unset server-default columns are omitted and returned
     shapes: dict[frozenset[str], list[int]] = {}
-    empty: frozenset[str] = frozenset()
-    # rows almost always share one shape: remember the last one's plan
-    last_missing: frozenset[str] | None = None
-    last_omit = empty
-    last_fill: list[tuple[str, Column[Any]]] = []
     database_side = server_default_keys | ({auto} if auto is not None else set())
+
+    def shape_plan(missing: frozenset[str]) -> tuple[list[tuple[str, Column[Any]]], frozenset[str]]:
+        # (columns to fill in Python: client defaults or NULL, columns to omit)
+        fill = [
+            (k, columns[k])
+            for k in missing
+            if columns[k].default is not None or k not in database_side
+        ]
+        omit = frozenset(k for k in missing if columns[k].default is None and k in database_side)
+        return fill, omit
+
     with paused_gc(len(objs)):
-        for i, obj in enumerate(objs):
-            d = obj.__dict__
-            missing = colset.difference(d)
-            if missing != last_missing:
-                last_missing = missing
-                last_fill = [
-                    (k, columns[k])
-                    for k in missing
-                    if columns[k].default is not None or k not in database_side
-                ]
-                last_omit = frozenset(
-                    k for k in missing if columns[k].default is None and k in database_side
-                )
-            for key, col in last_fill:
-                d[key] = None if col.default is None else _default_value(col)
-            omit = last_omit
-            if auto is not None and auto not in omit and d.get(auto) is None:
-                omit = omit | {auto}
-            group = shapes.get(omit)
-            if group is None:
-                shapes[omit] = [i]
-            else:
-                group.append(i)
+        missings = list(map(colset.difference, dicts_all))
+        fill, omit = shape_plan(missings[0])
+        if missings.count(missings[0]) == len(missings) and (auto is None or auto in omit):
+            # every row leaves the same columns unset, the generated key among
+            # them (hot path: W1): one shape, found at C speed
+            if fill:
+                for d in dicts_all:
+                    for key, col in fill:
+                        d[key] = None if col.default is None else _default_value(col)
+            shapes[omit] = list(range(len(objs)))
+        else:
+            _shapes_by_row(dicts_all, missings, auto, shape_plan, shapes)
     # PostgreSQL: large batches may go by COPY (orm/bulkcopy.py decides)
     copy_ok = dialect.supports_copy and ctx.conn.in_transaction()
     for omit, idxs in shapes.items():
@@ -293,13 +293,13 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
         group_states = states if whole else [states[i] for i in idxs]
         send_keys = [k for k in columns if k not in omit]
         send_cols = [columns[k] for k in send_keys]
-        dicts = [o.__dict__ for o in group_objs]
-        values = [[d[k] for d in dicts] for k in send_keys]
+        dicts = dicts_all if whole else [o.__dict__ for o in group_objs]
+        values = [list(map(itemgetter(k), dicts)) for k in send_keys]
         check_column_values(mapper, send_keys, send_cols, values, group_objs)
         procs = _bind_procs(dialect, send_cols)
         for i, proc in enumerate(procs):
             if proc is not None:
-                values[i] = list(map(proc, values[i]))
+                values[i] = process_column(proc, values[i])
         generated = auto is not None and auto in omit
         if copy_ok and len(dicts) >= bulk.COPY_MIN_ROWS:
             if await bulkcopy.copy_group(ctx, mapper, send_keys, send_cols, values, omit, dicts):
@@ -344,6 +344,38 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
                 d.update(zip(ret_keys, row, strict=True))
     ctx.inserted.extend(states)
     ctx.inserted_groups.append((mapper, states))
+
+
+def _shapes_by_row(
+    dicts: list[dict[str, Any]],
+    missings: list[frozenset[str]],
+    auto: str | None,
+    plan: Callable[[frozenset[str]], tuple[list[tuple[str, Column[Any]]], frozenset[str]]],
+    shapes: dict[frozenset[str], list[int]],
+) -> None:
+    """Group rows by the columns they leave to the database, filling the others."""
+    # rows almost always share one shape: remember the last one's plan
+    last_missing: frozenset[str] | None = None
+    last_omit: frozenset[str] = frozenset()
+    last_fill: list[tuple[str, Column[Any]]] = []
+    for i, (d, missing) in enumerate(zip(dicts, missings, strict=True)):
+        if missing != last_missing:
+            last_missing = missing
+            last_fill, last_omit = plan(missing)
+        for key, col in last_fill:
+            d[key] = None if col.default is None else _default_value(col)
+        omit = last_omit
+        if auto is not None and auto not in omit and d.get(auto) is None:
+            omit = omit | {auto}
+        group = shapes.get(omit)
+        if group is None:
+            shapes[omit] = [i]
+        else:
+            group.append(i)
+
+
+_call = weakref.ref.__call__
+_dict_of = attrgetter("__dict__")
 
 
 def _default_value(col: Column[Any]) -> Any:

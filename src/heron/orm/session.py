@@ -14,6 +14,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _new_state = weakref.ref.__new__
+_state_mapper = attrgetter("mapper")
 
 
 def _mapper_of(entity: Any) -> Mapper:
@@ -488,7 +490,7 @@ class Session:
     async def _flush(self) -> None:
         if self._flushing or not self._has_work():
             return
-        if not all(m.registry.configured for m in (s.mapper for s in self._new)):
+        if not all(m.registry.configured for m in set(map(_state_mapper, self._new))):
             configure_mappers()
         self._flushing = True
         ctx: persistence.FlushContext | None = None
