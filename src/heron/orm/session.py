@@ -14,7 +14,8 @@ import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
@@ -43,6 +44,8 @@ T = TypeVar("T")
 
 _new_state = weakref.ref.__new__
 _state_mapper = attrgetter("mapper")
+_dict_of = attrgetter("__dict__")
+_call = weakref.ref.__call__
 
 
 def _mapper_of(entity: Any) -> Mapper:
@@ -229,28 +232,42 @@ class Session:
         with paused_gc(len(objs)):
             # hot path: benchmarks W1. New objects of a configured mapper with no
             # related objects set need only a state; everything else takes _add.
-            for obj in objs:
-                cls = type(obj)
-                if cls is not last_cls:
-                    mapper = getattr(cls, "__mapper__", None)
-                    if mapper is None or not mapper.registry.configured:
-                        last_cls = None
-                        self._add(obj, seen)
+            # the counter lives in a local while this loop owns it
+            counter = self._insert_counter
+            try:
+                for obj in objs:
+                    cls = type(obj)
+                    if cls is not last_cls:
+                        mapper = getattr(cls, "__mapper__", None)
+                        if mapper is None or not mapper.registry.configured:
+                            last_cls = None
+                            counter = self._add_counted(obj, seen, counter)
+                            continue
+                        last_cls = cls
+                        cascade_keys = mapper.save_update_keys
+                    d = obj.__dict__
+                    if STATE_KEY in d or not cascade_keys.isdisjoint(d):
+                        counter = self._add_counted(obj, seen, counter)
                         continue
-                    last_cls = cls
-                    cascade_keys = mapper.save_update_keys
-                d = obj.__dict__
-                if STATE_KEY in d or not cascade_keys.isdisjoint(d):
-                    self._add(obj, seen)
-                    continue
-                st = _new_state(InstanceState, obj, _gone)
-                st.mapper = mapper
-                st.key = None
-                self._insert_counter += 1
-                st.insert_order = self._insert_counter
-                st.session = self
-                d[STATE_KEY] = st
-                new[st] = obj
+                    st = _new_state(InstanceState, obj, _gone)
+                    st.mapper = mapper
+                    st.key = None
+                    counter += 1
+                    st.insert_order = counter
+                    st.session = self
+                    d[STATE_KEY] = st
+                    new[st] = obj
+            finally:
+                self._insert_counter = counter
+
+    def _add_counted(self, obj: object, seen: set[int], counter: int) -> int:
+        """``_add`` from inside add_all's loop, which keeps the insert counter in a local."""
+        self._insert_counter = counter
+        try:
+            self._add(obj, seen)
+        finally:
+            counter = self._insert_counter
+        return counter
 
     def _check_not_busy(self, name: str) -> None:
         if self._busy is not None and not self._flushing:
@@ -585,12 +602,12 @@ class Session:
                     persistence.pull_many_to_one_new(mapper, states)
                 await persistence.insert_group(ctx, mapper, states)
                 if mapper.o2m_props:
-                    o2m_keys = mapper.o2m_keys
-                    for st in states:
-                        obj = st()
-                        # no collection set on a new object: nothing to push
-                        if not o2m_keys.isdisjoint(obj.__dict__):
-                            persistence.push_one_to_many(st, obj, deleting_ids)
+                    # no collection set on a new object: nothing to push (the
+                    # test runs at C speed over the batch; hot path: W1)
+                    dicts = map(_dict_of, map(_call, states))
+                    holders = compress(states, map(not_, map(mapper.o2m_keys.isdisjoint, dicts)))
+                    for st in holders:
+                        persistence.push_one_to_many(st, st(), deleting_ids)
         # updates (including keys set by the inserts above)
         dirty = []
         strong = list(self._strong.items())
@@ -603,14 +620,27 @@ class Session:
                     dirty.append((st, obj, changes))
         if dirty:
             await persistence.update_groups(ctx, dirty)
-        post = [(st, st.obj()) for st in new_states if st.mapper.post_update_props] + [
+        # mappers of the new rows, so rows of mappers without post_update or
+        # many-to-many relationships are not visited one by one (hot path: W1)
+        new_mappers = set(map(_state_mapper, new_states))
+        post = (
+            [(st, st.obj()) for st in new_states if st.mapper.post_update_props]
+            if any(m.post_update_props for m in new_mappers)
+            else []
+        )
+        post += [
             (st, obj)
             for st, obj in self._strong.items()
             if st.key is not None and id(st) not in deleting_ids and st.mapper.post_update_props
         ]
         if post:
             await persistence.post_updates(ctx, post, nulling=False)
-        touched = [(st, st.obj()) for st in new_states if st.mapper.m2m_props] + [
+        touched = (
+            [(st, st.obj()) for st in new_states if st.mapper.m2m_props]
+            if any(m.m2m_props for m in new_mappers)
+            else []
+        )
+        touched += [
             (st, obj)
             for st, obj in self._strong.items()
             if st.key is not None and st.mapper.m2m_props
