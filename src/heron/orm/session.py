@@ -277,26 +277,31 @@ class Session:
             )
 
     def _add(self, obj: object, seen: set[int]) -> None:
-        if id(obj) in seen:
+        oid = id(obj)
+        if oid in seen:
             return
-        seen.add(id(obj))
-        # hot path: benchmarks W1 (add_all of 10,000 new objects)
+        seen.add(oid)
+        # hot path: benchmarks W2 (new objects cascaded from their parents)
         d = getattr(obj, "__dict__", None)
         st = d.get(STATE_KEY) if d is not None else None
         if st is None and d is not None:
             mapper = getattr(type(obj), "__mapper__", None)
             if mapper is not None and mapper.registry.configured:
-                st = InstanceState(obj, mapper)
-                d[STATE_KEY] = st
+                # InstanceState(obj, mapper), with this session's fields set at once
+                st = _new_state(InstanceState, obj, _gone)
+                st.mapper = mapper
+                st.key = None
                 self._insert_counter += 1
                 st.insert_order = self._insert_counter
                 st.session = self
+                d[STATE_KEY] = st
                 self._new[st] = obj
                 if not mapper.save_update_keys.isdisjoint(d):
                     self._cascade(obj, st, "save_update", seen)
                 return
         try:
-            st = instance_state(obj)
+            if st is None:
+                st = instance_state(obj)
         except exc.ArgumentError:
             raise exc.ArgumentError(
                 f"cannot add {obj!r}: {type(obj).__name__} is not a mapped class; map it by "
@@ -350,8 +355,9 @@ class Session:
             value = d.get(prop.key, NO_VALUE)
             if value is NO_VALUE or value is None:
                 continue
-            members = value if prop.uselist else (value,)
-            for child in list(members):
+            # a copy of a collection: adding may change it; a scalar needs none
+            members = list(value) if prop.uselist else (value,)
+            for child in members:
                 if kind == "save_update":
                     cst = child.__dict__.get(STATE_KEY)
                     if cst is not None and (cst.deleted_flushed or cst.session is self):
