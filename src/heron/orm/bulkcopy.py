@@ -22,6 +22,7 @@ from itertools import repeat
 from operator import setitem
 from typing import TYPE_CHECKING, Any
 
+from heron._util.gcpause import paused_gc
 from heron.sql import bulk
 
 if TYPE_CHECKING:
@@ -194,9 +195,9 @@ async def copy_group(
         if result is not None:
             keys = list(map(result, keys))
     names = [_column_name(columns[k]) for k in copy_keys]
-    await ctx.conn.copy_records(
-        facts.name, names, list(zip(*copy_values, strict=True)), schema=facts.schema
-    )
+    with paused_gc(count):
+        records = list(zip(*copy_values, strict=True))
+    await ctx.conn.copy_records(facts.name, names, records, schema=facts.schema)
     # written only now: a failed COPY leaves the objects as they were
     # (C-level loops: deque(map(setitem, ...), 0) runs the map without a list)
     if generated:

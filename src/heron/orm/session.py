@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import compress
-from operator import attrgetter, not_
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter, not_
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
@@ -46,6 +47,8 @@ _new_state = weakref.ref.__new__
 _state_mapper = attrgetter("mapper")
 _dict_of = attrgetter("__dict__")
 _call = weakref.ref.__call__
+_modified_of = attrgetter("modified")
+_backrefs_of = attrgetter("pending_backrefs")
 
 
 def _mapper_of(entity: Any) -> Mapper:
@@ -678,18 +681,23 @@ class Session:
         # read as empty (RelationshipAttribute checks insert_order).
         new = self._new
         for mapper, states in ctx.inserted_groups:
+            # C-level loops over the batch (deque(map(...), 0) runs a map
+            # without building a list)
+            dicts = map(_dict_of, map(_call, states))
             pk_keys = mapper.pk_keys
             if mapper.single_pk:
-                pk = pk_keys[0]
-                keys: list[Any] = [st().__dict__[pk] for st in states]
+                keys: list[Any] = list(map(itemgetter(pk_keys[0]), dicts))
             else:
-                keys = [tuple([st().__dict__[k] for k in pk_keys]) for st in states]
-            for st, key in zip(states, keys, strict=True):
-                st.key = key
-                if st.modified:
-                    st.modified = False
-                if st.pending_backrefs is not None:
-                    st.pending_backrefs = None
+                keys = list(map(itemgetter(*pk_keys), dicts))  # tuples: 2+ keys
+            deque(map(setattr, states, repeat("key"), keys), 0)
+            # rare: a new object changed before it was added, or with deferred
+            # collection changes (both class-level defaults otherwise)
+            if any(map(_modified_of, states)) or any(map(_backrefs_of, states)):
+                for st in states:
+                    if st.modified:
+                        st.modified = False
+                    if st.pending_backrefs is not None:
+                        st.pending_backrefs = None
             self._imap(mapper).update(zip(keys, states, strict=True))
         # rollback() resets these keys: the database made them in this transaction
         self._txn_generated_pk |= ctx.generated_pk
