@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -273,17 +274,22 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
         return fill, omit
 
     with paused_gc(len(objs)):
-        missings = list(map(colset.difference, dicts_all))
-        fill, omit = shape_plan(missings[0])
-        if missings.count(missings[0]) == len(missings) and (auto is None or auto in omit):
+        # rows holding each column, counted at C speed without allocating
+        count = len(objs)
+        holding = [(k, sum(map(_has, dicts_all, repeat(k)))) for k in colset]
+        uniform = all(n == 0 or n == count for _, n in holding)
+        if uniform:
+            fill, omit = shape_plan(frozenset(k for k, n in holding if n == 0))
+        if uniform and (auto is None or auto in omit):
             # every row leaves the same columns unset, the generated key among
-            # them (hot path: W1): one shape, found at C speed
+            # them (hot path: W1): one shape
             if fill:
                 for d in dicts_all:
                     for key, col in fill:
                         d[key] = None if col.default is None else _default_value(col)
-            shapes[omit] = list(range(len(objs)))
+            shapes[omit] = list(range(count))
         else:
+            missings = list(map(colset.difference, dicts_all))
             _shapes_by_row(dicts_all, missings, auto, shape_plan, shapes)
     # PostgreSQL: large batches may go by COPY (orm/bulkcopy.py decides)
     copy_ok = dialect.supports_copy and ctx.conn.in_transaction()
@@ -376,6 +382,7 @@ def _shapes_by_row(
 
 _call = weakref.ref.__call__
 _dict_of = attrgetter("__dict__")
+_has = dict.__contains__
 
 
 def _default_value(col: Column[Any]) -> Any:

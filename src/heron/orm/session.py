@@ -47,6 +47,7 @@ _new_state = weakref.ref.__new__
 _state_mapper = attrgetter("mapper")
 _dict_of = attrgetter("__dict__")
 _call = weakref.ref.__call__
+_has = dict.__contains__
 _modified_of = attrgetter("modified")
 _backrefs_of = attrgetter("pending_backrefs")
 
@@ -611,12 +612,13 @@ class Session:
                     persistence.pull_many_to_one_new(mapper, states)
                 await persistence.insert_group(ctx, mapper, states)
                 if mapper.o2m_props:
-                    # no collection set on a new object: nothing to push (the
-                    # test runs at C speed over the batch; hot path: W1)
-                    dicts = map(_dict_of, map(_call, states))
-                    holders = compress(states, map(not_, map(mapper.o2m_keys.isdisjoint, dicts)))
-                    for st in holders:
-                        persistence.push_one_to_many(st, st(), deleting_ids)
+                    # no collection set on a new object: nothing to push. The
+                    # tests run at C speed over the batch (hot path: W1).
+                    dicts = list(map(_dict_of, map(_call, states)))
+                    if any(sum(map(_has, dicts, repeat(k))) for k in mapper.o2m_keys):
+                        o2m_free = map(mapper.o2m_keys.isdisjoint, dicts)
+                        for st in compress(states, map(not_, o2m_free)):
+                            persistence.push_one_to_many(st, st(), deleting_ids)
         # updates (including keys set by the inserts above)
         dirty = []
         strong = list(self._strong.items())
