@@ -40,6 +40,20 @@ async def test_adding_parent_adds_its_children(session_factory: Any) -> None:
         assert address.user_id == user.id and post.author_id == user.id
 
 
+async def test_adding_parent_cascades_through_new_childrens_other_relationships(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        tag = Tag(name="t")
+        post = Post(title="p", tags=[tag])  # the new child points back, and at a new tag
+        user = User(name="u", posts=[post, Post(title="q")])
+        session.add_all([user])
+        assert tag in session.new and post in session.new
+        await session.commit()
+        assert post.author_id == user.id and tag.id is not None
+        assert [t.name for t in post.tags] == ["t"]
+
+
 async def test_adding_child_adds_its_many_to_one_parent(session_factory: Any) -> None:
     async with session_factory() as session:
         user = User(name="u")
