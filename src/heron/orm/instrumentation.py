@@ -335,14 +335,14 @@ def set_collection(obj: object, prop: RelationshipProperty, value: Any) -> None:
     list.clear(coll)
     list.extend(coll, new_items)
     d[prop.key] = coll
+    if not old_items:
+        coll._fire_append_many(new_items)
+        return
     old_ids = {id(o) for o in old_items}
     new_ids = {id(o) for o in new_items}
     for o in old_items:
         if id(o) not in new_ids:
             coll._fire_remove(o)
-    if not old_items:
-        coll._fire_append_many(new_items)
-        return
     for o in new_items:
         if id(o) not in old_ids:
             coll._fire_append(o)
@@ -433,8 +433,11 @@ class InstrumentedList(list[Any]):
                 self._fire_append(item)
             return
         back_key = back.key
+        target_cls = prop.mapper_target.class_
+        back_cls = back.mapper_target.class_ if back.mapper_target is not None else None
         for item in items:
-            _check_target(prop, item)
+            if not isinstance(item, target_cls):
+                _check_target(prop, item)  # raises, naming the relationship
             d = item.__dict__
             prev = d.get(back_key, NO_VALUE)
             if prev is not NO_VALUE and prev is not None and prev is not owner:
@@ -447,8 +450,8 @@ class InstrumentedList(list[Any]):
                 # set_scalar(item, back, owner, fire=False) for an item without
                 # state: no history, no session to cascade into
                 d[back_key] = owner
-                if back.mapper_target is not None:
-                    _check_target(back, owner)
+                if back_cls is not None and not isinstance(owner, back_cls):
+                    _check_target(back, owner)  # raises
 
     def _fire_remove(self, item: Any) -> None:
         back = self._prop.back

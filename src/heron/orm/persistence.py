@@ -9,9 +9,10 @@ finalised by the session after every statement succeeded.
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from collections.abc import Callable
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter, setitem
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
@@ -122,6 +123,20 @@ def pull_many_to_one_new(mapper: Mapper, states: list[InstanceState]) -> None:
             plan.append((prop.key, pairs))
     if not plan:
         return
+    objs = list(map(_call, states))
+    dicts = list(map(_dict_of, objs))
+    if not any(map(_expired_of, states)) and all(map(is_, map(_key_of, states), repeat(None))):
+        # plain new rows: each relationship's keys copied column-wise at C
+        # speed when every row holds a related object (hot path: W2)
+        for rel_key, pairs in plan:
+            related = list(map(dict.get, dicts, repeat(rel_key), repeat(NO_VALUE)))
+            if any(map(is_, related, repeat(NO_VALUE))) or any(map(is_, related, repeat(None))):
+                break
+            sources = list(map(_dict_of, related))
+            for key, src_key in pairs:
+                deque(map(setitem, dicts, repeat(key), map(dict.get, sources, repeat(src_key))), 0)
+        else:
+            return
     for st in states:
         obj = st()
         if st.key is not None or st.expired_keys:
@@ -185,11 +200,13 @@ def push_one_to_many(state: InstanceState, obj: Any, deleting: set[int]) -> None
             )
             removed = [o for o in before if id(o) not in now_ids]
         back = prop.back
+        back_key = back.key if back is not None else None
         for child in added:
-            cst = child.__dict__.get(STATE_KEY)
+            cd = child.__dict__
+            cst = cd.get(STATE_KEY)
             if cst is None or id(cst) in deleting or cst.deleted_flushed:
                 continue
-            if cst.key is None and back is not None and child.__dict__.get(back.key) is obj:
+            if cst.key is None and back_key is not None and cd.get(back_key) is obj:
                 continue  # a new child copies the key itself before its INSERT
             _sync_pairs(prop, obj, child, cst, many_to_one=False)
         for child in removed:
@@ -382,6 +399,8 @@ def _shapes_by_row(
 
 _call = weakref.ref.__call__
 _dict_of = attrgetter("__dict__")
+_key_of = attrgetter("key")
+_expired_of = attrgetter("expired_keys")
 _has = dict.__contains__
 
 
