@@ -334,8 +334,27 @@ async def _recreate(engine: Any, ddl: list[str]) -> None:
             "CREATE TRIGGER copy_upper BEFORE INSERT ON copy_parent "
             "FOR EACH ROW EXECUTE FUNCTION copy_upper()",
         ],
+        # a trigger on a partition: fires for rows routed there
+        [
+            "CREATE TABLE copy_parent (id serial PRIMARY KEY, name varchar(20) NOT NULL, "
+            "created_at timestamp DEFAULT now(), status varchar(10) DEFAULT 'new') "
+            "PARTITION BY RANGE (id)",
+            "CREATE TABLE copy_parent_all PARTITION OF copy_parent "
+            "FOR VALUES FROM (MINVALUE) TO (MAXVALUE)",
+            "CREATE FUNCTION copy_upper() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.status := upper(NEW.status); RETURN NEW; END $$",
+            "CREATE TRIGGER copy_upper BEFORE INSERT ON copy_parent_all "
+            "FOR EACH ROW EXECUTE FUNCTION copy_upper()",
+        ],
     ],
-    ids=["foreign-sequence", "identity-always", "volatile-default", "other-type", "trigger"],
+    ids=[
+        "foreign-sequence",
+        "identity-always",
+        "volatile-default",
+        "other-type",
+        "trigger",
+        "partition-trigger",
+    ],
 )
 async def test_tables_where_copy_is_not_equivalent_keep_the_insert(
     copy_engine: Any, sql_log: Any, ddl: list[str]
@@ -346,6 +365,32 @@ async def test_tables_where_copy_is_not_equivalent_keep_the_insert(
         s.add_all(parents)
         await s.commit()
     assert inserts(sql_log, "copy_parent") and not copies(sql_log, "copy_parent")
+    async with copy_engine.connect() as conn:
+        rows = (
+            await conn.exec_driver_sql(
+                "SELECT id, name, created_at, status FROM copy_parent ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(p.id, p.name, p.created_at, p.status) for p in parents]
+
+
+async def test_partitioned_table_goes_by_copy(copy_engine: Any, sql_log: Any) -> None:
+    await _recreate(
+        copy_engine,
+        [
+            "CREATE TABLE copy_parent (id serial PRIMARY KEY, name varchar(20) NOT NULL, "
+            "created_at timestamp DEFAULT now(), status varchar(10) DEFAULT 'new') "
+            "PARTITION BY RANGE (id)",
+            "CREATE TABLE copy_parent_low PARTITION OF copy_parent FOR VALUES FROM (1) TO (100)",
+            "CREATE TABLE copy_parent_high PARTITION OF copy_parent "
+            "FOR VALUES FROM (100) TO (MAXVALUE)",
+        ],
+    )
+    parents = [Parent(name=f"p{i}") for i in range(N)]
+    async with Session(copy_engine) as s:
+        s.add_all(parents)
+        await s.commit()
+    assert copies(sql_log, "copy_parent") and not inserts(sql_log, "copy_parent")
     async with copy_engine.connect() as conn:
         rows = (
             await conn.exec_driver_sql(

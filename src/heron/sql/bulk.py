@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron.engine.interfaces import ExecutionPlan, ResultProcessor
+from heron.exc import CompileError
 
 if TYPE_CHECKING:
     from heron.dialect.base import Dialect
@@ -331,8 +332,9 @@ COPY_MIN_ROWS = 200
 # current search_path, one row per mapped column: the table itself (oid,
 # schema, name), whether COPY behaves like INSERT for it (a plain or
 # partitioned table without rules, row-level security or user INSERT
-# triggers, which COPY would skip or could not honour), and per column
-# whether it exists with exactly the type heron binds, its identity kind, its
+# triggers, on it or any partition, which COPY would skip or could not honour),
+# and per column whether it exists, not generated, with exactly the type heron
+# binds, its identity kind, its
 # default as PostgreSQL prints it, its declared type, and for the
 # autoincrement column ($2) its sequence and whether the default is
 # ``nextval`` of that very sequence.
@@ -340,8 +342,11 @@ COPY_FACTS_SQL = """\
 SELECT c.oid::int8, n.nspname, c.relname,
   c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND NOT c.relhasrules
     AND NOT EXISTS (SELECT 1 FROM pg_trigger t
-                    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0),
-  x.name, coalesce(a.atttypid = to_regtype(x.typ), false), a.attidentity::text,
+                    WHERE (t.tgrelid = c.oid
+                           OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(c.oid)))
+                      AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0),
+  x.name, coalesce(a.atttypid = to_regtype(x.typ) AND a.attgenerated = '', false),
+  a.attidentity::text,
   pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
   s.seq IS NOT NULL
     AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text)
@@ -368,10 +373,18 @@ def copy_facts_plan(
             _table(dialect, table),
             _name(key) if key is not None else None,
             [_name(c) for c in columns],
-            [_names(dialect).type_sql(c.type) for c in columns],
+            [_type_name_or_none(dialect, c) for c in columns],
         ],
         returns_rows=True,
     )
+
+
+def _type_name_or_none(dialect: Dialect, column: Column[Any]) -> str | None:
+    # a type heron cannot name is never "exactly the column's type" (NULL)
+    try:
+        return _names(dialect).type_sql(column.type)  # type: ignore[no-any-return]
+    except CompileError:
+        return None
 
 
 def reserve_plan(
