@@ -354,12 +354,16 @@ class Session:
         collections hold new children that point back at them).
         """
         d = obj.__dict__
+        new = self._new
         for prop in mapper.save_update_props:
             value = d.get(prop.key, NO_VALUE)
             if value is NO_VALUE or value is None:
                 continue
             # a copy of a collection: adding may change it; a scalar needs none
             members = list(value) if prop.uselist else (value,)
+            # the previous member's class and its mapper's checks, reused
+            last_cls: Any = None
+            cmapper: Any = None
             for child in members:
                 cd = child.__dict__
                 cst = cd.get(STATE_KEY)
@@ -373,10 +377,14 @@ class Session:
                 cid = id(child)
                 if cid in seen:
                     continue
-                cmapper = getattr(type(child), "__mapper__", None)
-                if cmapper is None or not cmapper.registry.configured:
-                    self._add(child, seen)
-                    continue
+                cls = type(child)
+                if cls is not last_cls:
+                    cmapper = getattr(cls, "__mapper__", None)
+                    if cmapper is None or not cmapper.registry.configured:
+                        last_cls = None
+                        self._add(child, seen)
+                        continue
+                    last_cls = cls
                 # _add's new-object path
                 seen.add(cid)
                 cst = _new_state(InstanceState, child, _gone)
@@ -386,7 +394,7 @@ class Session:
                 cst.insert_order = self._insert_counter
                 cst.session = self
                 cd[STATE_KEY] = cst
-                self._new[cst] = child
+                new[cst] = child
                 if cmapper.save_update_keys.isdisjoint(cd):
                     continue
                 # the child's own cascade has nothing to do when each of its
@@ -396,6 +404,8 @@ class Session:
                     v = cd.get(cprop.key, NO_VALUE)
                     if not (v is NO_VALUE or v is None or v is obj):
                         self._cascade_save(child, cmapper, seen)
+                        # the cascade may have configured or changed mappers
+                        last_cls = None
                         break
 
     def _cascade(self, obj: object, st: InstanceState, kind: str, seen: set[int]) -> None:
