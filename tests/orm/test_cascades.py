@@ -357,3 +357,21 @@ async def test_deleting_many_to_many_objects_removes_their_rows_in_one_statement
         assert len(deletes) == 1
     left = await rows(session_factory, post_tag.c.post_id)
     assert left == [(posts[3].id,)] * 3
+
+
+async def test_persistent_child_moved_into_a_new_parents_collection_gets_its_key(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        old = User(name="old", addresses=[Address(email_address="a@x")])
+        session.add(old)
+        await session.commit()
+        moved = old.addresses[0]
+        new = User(name="new", addresses=[moved, Address(email_address="b@x")])
+        session.add(new)
+        await session.commit()
+        assert moved.user_id == new.id and old.addresses == []
+    assert sorted(await rows(session_factory, Address.email_address, Address.user_id)) == [
+        ("a@x", new.id),
+        ("b@x", new.id),
+    ]

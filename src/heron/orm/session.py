@@ -15,8 +15,8 @@ import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import compress, repeat
-from operator import attrgetter, itemgetter, not_
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
@@ -47,7 +47,6 @@ _new_state = weakref.ref.__new__
 _state_mapper = attrgetter("mapper")
 _dict_of = attrgetter("__dict__")
 _call = weakref.ref.__call__
-_has = dict.__contains__
 _modified_of = attrgetter("modified")
 _backrefs_of = attrgetter("pending_backrefs")
 
@@ -677,13 +676,7 @@ class Session:
                     persistence.pull_many_to_one_new(mapper, states)
                 await persistence.insert_group(ctx, mapper, states)
                 if mapper.o2m_props:
-                    # no collection set on a new object: nothing to push. The
-                    # tests run at C speed over the batch (hot path: W1).
-                    dicts = list(map(_dict_of, map(_call, states)))
-                    if any(sum(map(_has, dicts, repeat(k))) for k in mapper.o2m_keys):
-                        o2m_free = map(mapper.o2m_keys.isdisjoint, dicts)
-                        for st in compress(states, map(not_, o2m_free)):
-                            persistence.push_one_to_many(st, st(), deleting_ids)
+                    persistence.push_one_to_many_new(mapper, states, deleting_ids)
         # updates (including keys set by the inserts above)
         dirty = []
         strong = list(self._strong.items())
