@@ -46,7 +46,7 @@ _STABLE_DEFAULT = re.compile(
 # format_type() output, to be pasted into CAST(... AS type)
 _TYPE_NAME = re.compile(
     r'(?:"[^"]+"|[a-z_][a-z0-9_ ]*)(?:\.(?:"[^"]+"|[a-z_][a-z0-9_ ]*))?'
-    r"(?:\(\d+(?:,\d+)?\))?(?:\[\])?"
+    r"(?:\(\d+(?:,\d+)?\))?(?: [a-z ]+)?(?:\[\])?"
 )
 
 
