@@ -400,6 +400,31 @@ async def test_partitioned_table_goes_by_copy(copy_engine: Any, sql_log: Any) ->
     assert [tuple(r) for r in rows] == [(p.id, p.name, p.created_at, p.status) for p in parents]
 
 
+async def test_ddl_after_the_first_copy_is_noticed(copy_engine: Any, sql_log: Any) -> None:
+    async with Session(copy_engine) as s:
+        s.add_all([Parent(name="before") for _ in range(N)])
+        await s.commit()
+    assert copies(sql_log, "copy_parent")
+    async with copy_engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "ALTER TABLE copy_parent ALTER COLUMN created_at SET DEFAULT clock_timestamp()"
+        )
+    sql_log.clear()
+    parents = [Parent(name="after") for _ in range(N)]
+    async with Session(copy_engine) as s:
+        s.add_all(parents)
+        await s.commit()
+    assert inserts(sql_log, "copy_parent") and not copies(sql_log, "copy_parent")
+    async with copy_engine.connect() as conn:
+        stored = (
+            await conn.exec_driver_sql(
+                "SELECT id, created_at FROM copy_parent WHERE name = 'after' ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in stored] == [(p.id, p.created_at) for p in parents]
+    assert len({p.created_at for p in parents}) > 1  # per row, as the database made them
+
+
 async def test_search_path_change_copies_into_the_table_the_insert_would_use(
     copy_engine: Any, sql_log: Any
 ) -> None:

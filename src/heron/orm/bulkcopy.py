@@ -56,6 +56,7 @@ class CopyFacts:
 
     Attributes:
         oid: the table's oid when learnt (re-checked by every reservation).
+        definition: the fingerprint of its definition (re-checked likewise).
         schema: the schema the table's name resolved to.
         name: the table's name in the catalog.
         copyable: COPY into it behaves like INSERT (no rules, RLS or INSERT triggers).
@@ -67,6 +68,7 @@ class CopyFacts:
     """
 
     oid: int
+    definition: str
     schema: str
     name: str
     copyable: bool
@@ -99,7 +101,7 @@ async def _learn(ctx: FlushContext, mapper: Mapper) -> CopyFacts | None:
         row = by_name.get(col.name)
         if row is None:
             return None
-        _, _, _, _, _, type_ok, identity, default, type_name, seq, serial_ok = row
+        _, _, _, _, _, type_ok, identity, default, type_name, seq, serial_ok, _ = row
         typed[key] = bool(type_ok)
         if key == auto and seq is not None and (identity == "d" or serial_ok):
             # identity ALWAYS is left to the INSERT: COPY would write our
@@ -114,6 +116,7 @@ async def _learn(ctx: FlushContext, mapper: Mapper) -> CopyFacts | None:
     first = rows[0]
     return CopyFacts(
         oid=first[0],
+        definition=first[11],
         schema=first[1],
         name=first[2],
         copyable=bool(first[3]),
@@ -168,6 +171,7 @@ async def copy_group(
             ctx.dialect,
             mapper.table,
             facts.oid,
+            facts.definition,
             facts.sequence if generated else None,
             count,
             [facts.defaults[k] for k in default_keys],
@@ -175,7 +179,8 @@ async def copy_group(
         rows = (await ctx.run(plan))._raw_rows
         if rows:
             break
-        # the name now resolves to another table (search_path or DDL changed)
+        # the name now resolves to another table (search_path changed, or the
+        # table was re-created), or its definition changed: learn it again
     else:
         return False
     reserved = list(rows[0])

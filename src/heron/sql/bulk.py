@@ -338,7 +338,20 @@ COPY_MIN_ROWS = 200
 # default as PostgreSQL prints it, its declared type, and for the
 # autoincrement column ($2) its sequence and whether the default is
 # ``nextval`` of that very sequence.
-COPY_FACTS_SQL = """\
+# A fingerprint of the table's definition: the row versions (xmin) of its
+# catalog rows -- the table, its columns, their defaults, its and its
+# partitions' triggers. Any DDL that could change the COPY decision (a new
+# default, type, trigger, RLS, rule) writes one of them, so a changed
+# fingerprint tells the cached facts are stale. {oid} is an oid expression.
+_DEFINITION_SQL = """(SELECT string_agg(v, ',' ORDER BY v) FROM (
+    SELECT xmin::text AS v FROM pg_class WHERE oid = {oid}
+    UNION ALL SELECT xmin::text FROM pg_attribute WHERE attrelid = {oid}
+    UNION ALL SELECT xmin::text FROM pg_attrdef WHERE adrelid = {oid}
+    UNION ALL SELECT xmin::text FROM pg_trigger
+      WHERE tgrelid = {oid} OR tgrelid IN (SELECT relid FROM pg_partition_tree({oid}))
+  ) defs)"""
+
+COPY_FACTS_SQL = f"""\
 SELECT c.oid::int8, n.nspname, c.relname,
   c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND NOT c.relhasrules
     AND NOT EXISTS (SELECT 1 FROM pg_trigger t
@@ -349,7 +362,8 @@ SELECT c.oid::int8, n.nspname, c.relname,
   a.attidentity::text,
   pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
   s.seq IS NOT NULL
-    AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text)
+    AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text),
+  {_DEFINITION_SQL.format(oid="c.oid")}
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN unnest($3::text[], $4::text[]) AS x(name, typ)
@@ -391,6 +405,7 @@ def reserve_plan(
     dialect: Dialect,
     table: Table,
     oid: int,
+    definition: str,
     sequence: str | None,
     count: int,
     defaults: Sequence[tuple[str, str]],
@@ -399,14 +414,18 @@ def reserve_plan(
     given), then each ``(expression, type)`` default cast to its column's type.
 
     The row only comes back while ``table``'s name still resolves to ``oid``
-    (search_path may have changed since the oid was learnt). The default
-    expressions are catalog text the caller vetted as transaction-stable
-    (constants, ``now()``), so one value stands for every row.
+    (search_path may have changed since the oid was learnt) and the table's
+    definition fingerprint is still ``definition`` (no DDL since). The
+    default expressions are catalog text the caller vetted as
+    transaction-stable (constants, ``now()``), so one value stands for every row.
     """
     exprs = [f"CAST(({expr}) AS {type_})" for expr, type_ in defaults]
-    params: list[Any] = [_table(dialect, table), oid]
+    params: list[Any] = [_table(dialect, table), oid, definition]
     if sequence is not None:
-        exprs.insert(0, "array(SELECT nextval($3::regclass) FROM generate_series(1, $4))")
+        exprs.insert(0, "array(SELECT nextval($4::regclass) FROM generate_series(1, $5))")
         params += [sequence, count]
-    sql = f"SELECT {', '.join(exprs) or '1'} WHERE to_regclass($1)::oid::int8 = $2"
+    sql = (
+        f"SELECT {', '.join(exprs) or '1'} WHERE to_regclass($1)::oid::int8 = $2 "
+        f"AND {_DEFINITION_SQL.format(oid='$2::oid')} = $3"
+    )
     return ExecutionPlan(sql, params, returns_rows=True)
