@@ -400,15 +400,34 @@ async def test_partitioned_table_goes_by_copy(copy_engine: Any, sql_log: Any) ->
     assert [tuple(r) for r in rows] == [(p.id, p.name, p.created_at, p.status) for p in parents]
 
 
-async def test_ddl_after_the_first_copy_is_noticed(copy_engine: Any, sql_log: Any) -> None:
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        ["ALTER TABLE copy_parent ALTER COLUMN created_at SET DEFAULT clock_timestamp()"],
+        [
+            "CREATE FUNCTION copy_upper() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.status := upper(NEW.status); RETURN NEW; END $$",
+            "CREATE TRIGGER copy_upper BEFORE INSERT ON copy_parent "
+            "FOR EACH ROW EXECUTE FUNCTION copy_upper()",
+        ],
+        [
+            "ALTER TABLE copy_parent ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE copy_parent FORCE ROW LEVEL SECURITY",
+            "CREATE POLICY copy_all ON copy_parent USING (true) WITH CHECK (true)",
+        ],
+    ],
+    ids=["volatile-default", "trigger", "row-level-security"],
+)
+async def test_ddl_after_the_first_copy_is_noticed(
+    copy_engine: Any, sql_log: Any, ddl: list[str]
+) -> None:
     async with Session(copy_engine) as s:
         s.add_all([Parent(name="before") for _ in range(N)])
         await s.commit()
     assert copies(sql_log, "copy_parent")
     async with copy_engine.begin() as conn:
-        await conn.exec_driver_sql(
-            "ALTER TABLE copy_parent ALTER COLUMN created_at SET DEFAULT clock_timestamp()"
-        )
+        for statement in ddl:
+            await conn.exec_driver_sql(statement)
     sql_log.clear()
     parents = [Parent(name="after") for _ in range(N)]
     async with Session(copy_engine) as s:
@@ -418,11 +437,21 @@ async def test_ddl_after_the_first_copy_is_noticed(copy_engine: Any, sql_log: An
     async with copy_engine.connect() as conn:
         stored = (
             await conn.exec_driver_sql(
-                "SELECT id, created_at FROM copy_parent WHERE name = 'after' ORDER BY id"
+                "SELECT id, created_at, status FROM copy_parent WHERE name = 'after' ORDER BY id"
             )
         ).all()
-    assert [tuple(r) for r in stored] == [(p.id, p.created_at) for p in parents]
-    assert len({p.created_at for p in parents}) > 1  # per row, as the database made them
+    assert [tuple(r) for r in stored] == [(p.id, p.created_at, p.status) for p in parents]
+
+
+async def test_truncate_keeps_the_learnt_facts(copy_engine: Any, sql_log: Any) -> None:
+    for _ in range(2):
+        async with Session(copy_engine) as s:
+            s.add_all([Parent(name="p") for _ in range(N)])
+            await s.commit()
+        async with copy_engine.begin() as conn:
+            await conn.exec_driver_sql("TRUNCATE copy_parent CASCADE")
+    assert len(copies(sql_log, "copy_parent")) == 2
+    assert len([q for q in sql_log.statements if "pg_get_serial_sequence" in q]) == 1
 
 
 async def test_search_path_change_copies_into_the_table_the_insert_would_use(

@@ -57,6 +57,8 @@ class CopyFacts:
     Attributes:
         oid: the table's oid when learnt (re-checked by every reservation).
         definition: the fingerprint of its definition (re-checked likewise).
+        partitioned: whether it is a partitioned table (the fingerprint then
+            covers its partitions' triggers).
         schema: the schema the table's name resolved to.
         name: the table's name in the catalog.
         copyable: COPY into it behaves like INSERT (no rules, RLS or INSERT triggers).
@@ -69,6 +71,7 @@ class CopyFacts:
 
     oid: int
     definition: str
+    partitioned: bool
     schema: str
     name: str
     copyable: bool
@@ -101,7 +104,7 @@ async def _learn(ctx: FlushContext, mapper: Mapper) -> CopyFacts | None:
         row = by_name.get(col.name)
         if row is None:
             return None
-        _, _, _, _, _, type_ok, identity, default, type_name, seq, serial_ok, _ = row
+        _, _, _, _, _, type_ok, identity, default, type_name, seq, serial_ok, _, _ = row
         typed[key] = bool(type_ok)
         if key == auto and seq is not None and (identity == "d" or serial_ok):
             # identity ALWAYS is left to the INSERT: COPY would write our
@@ -117,6 +120,7 @@ async def _learn(ctx: FlushContext, mapper: Mapper) -> CopyFacts | None:
     return CopyFacts(
         oid=first[0],
         definition=first[11],
+        partitioned=bool(first[12]),
         schema=first[1],
         name=first[2],
         copyable=bool(first[3]),
@@ -172,6 +176,7 @@ async def copy_group(
             mapper.table,
             facts.oid,
             facts.definition,
+            facts.partitioned,
             facts.sequence if generated else None,
             count,
             [facts.defaults[k] for k in default_keys],

@@ -339,17 +339,35 @@ COPY_MIN_ROWS = 200
 # autoincrement column ($2) its sequence and whether the default is
 # ``nextval`` of that very sequence.
 # A fingerprint of the table's definition: the row versions (xmin) of its
-# catalog rows -- the table, its columns, their defaults, its and its
-# partitions' triggers. Any DDL that could change the COPY decision (a new
-# default, type, trigger, RLS, rule) writes one of them, so a changed
-# fingerprint tells the cached facts are stale. {oid} is an oid expression.
+# columns', their defaults' and its (and its partitions') triggers' catalog
+# rows, and the table's kind, RLS and rules flags (not its pg_class row
+# version, which TRUNCATE, VACUUM FULL and CLUSTER change too). Any DDL that
+# could change the COPY decision (a default, a type, a trigger, RLS, a rule)
+# changes it, so a changed fingerprint tells the cached facts are stale.
+# {oid} is an oid expression.
 _DEFINITION_SQL = """(SELECT string_agg(v, ',' ORDER BY v) FROM (
-    SELECT xmin::text AS v FROM pg_class WHERE oid = {oid}
+    SELECT relkind::text || relrowsecurity::text || relhasrules::text AS v
+      FROM pg_class WHERE oid = {oid}
     UNION ALL SELECT xmin::text FROM pg_attribute WHERE attrelid = {oid}
     UNION ALL SELECT xmin::text FROM pg_attrdef WHERE adrelid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_trigger
-      WHERE tgrelid = {oid} OR tgrelid IN (SELECT relid FROM pg_partition_tree({oid}))
+    UNION ALL SELECT xmin::text FROM pg_trigger WHERE tgrelid = {oid}{partitions}
   ) defs)"""
+# the triggers of a partitioned table's partitions (planning this costs, so
+# only partitioned tables pay for it)
+_PARTITION_TRIGGERS_SQL = """
+    UNION ALL SELECT xmin::text FROM pg_trigger
+      WHERE tgrelid IN (SELECT relid FROM pg_partition_tree({oid}) WHERE relid <> {oid})"""
+
+
+def _definition_sql(oid: str, partitioned: bool | None) -> str:
+    """The definition fingerprint of the table ``oid``; None: partitioned or not, by relkind."""
+    if partitioned is None:
+        part = _PARTITION_TRIGGERS_SQL.format(oid=oid).replace(
+            "WHERE tgrelid IN", "WHERE c.relkind = 'p' AND tgrelid IN"
+        )
+    else:
+        part = _PARTITION_TRIGGERS_SQL.format(oid=oid) if partitioned else ""
+    return _DEFINITION_SQL.format(oid=oid, partitions=part)
 
 COPY_FACTS_SQL = f"""\
 SELECT c.oid::int8, n.nspname, c.relname,
@@ -363,7 +381,7 @@ SELECT c.oid::int8, n.nspname, c.relname,
   pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
   s.seq IS NOT NULL
     AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text),
-  {_DEFINITION_SQL.format(oid="c.oid")}
+  {_definition_sql("c.oid", None)}, c.relkind = 'p'
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN unnest($3::text[], $4::text[]) AS x(name, typ)
@@ -406,6 +424,7 @@ def reserve_plan(
     table: Table,
     oid: int,
     definition: str,
+    partitioned: bool,
     sequence: str | None,
     count: int,
     defaults: Sequence[tuple[str, str]],
@@ -426,6 +445,6 @@ def reserve_plan(
         params += [sequence, count]
     sql = (
         f"SELECT {', '.join(exprs) or '1'} WHERE to_regclass($1)::oid::int8 = $2 "
-        f"AND {_DEFINITION_SQL.format(oid='$2::oid')} = $3"
+        f"AND {_definition_sql('$2::oid', partitioned)} = $3"
     )
     return ExecutionPlan(sql, params, returns_rows=True)
