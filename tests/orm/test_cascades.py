@@ -337,6 +337,11 @@ async def test_deleting_many_parents_loads_children_to_null_in_batches(
         selects = [s for s in sql_log.statements if s.lstrip().upper().startswith("SELECT")]
         per_relationship = 1 if orm_engine.dialect.supports_any_array else 3
         assert len(selects) == 3 * per_relationship
+        # the loaded collections are what the rows held: empty, or the child
+        # whose key was set to NULL (it stays in memory, as in SQLAlchemy)
+        assert loaded[0].posts == []
+        [post] = loaded[7].posts
+        assert post.title == "kept" and post.author_id is None
     assert await rows(session_factory, Post.title, Post.author_id) == [("kept", None)]
 
 

@@ -247,3 +247,18 @@ async def test_expire_on_commit_false_keeps_attributes_readable(session_factory:
         assert not heron.inspect(user).expired_attributes
         assert user.name == "alice"
     assert user.name == "alice"  # still readable once detached
+
+
+def test_a_state_with_unset_slots_reads_their_defaults() -> None:
+    import weakref
+
+    from heron.orm.state import InstanceState, _gone
+
+    user = User(name="x")
+    # how a generated loader creates states: no __init__ call
+    state = weakref.ref.__new__(InstanceState, user, _gone)
+    assert state.committed is None and state.modified is False
+    assert state.deleted_flushed is False and state.insert_order == 0
+    assert state.key is None and state.session is None
+    with pytest.raises(AttributeError):
+        _ = state.mapper

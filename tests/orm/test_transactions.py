@@ -251,3 +251,95 @@ async def test_savepoint_rollback_expires_only_rows_written_inside_it(
             inside.fullname  # noqa: B018 - reading it is the point
         assert await inside.awaitable_attrs.fullname == "before"
         await session.commit()
+
+
+# --- commit of a single-row UPDATE --------------------------------------------------
+
+
+async def test_commit_of_one_changed_row_sends_the_update_alone(
+    session_factory: Any, sql_log: Any
+) -> None:
+    [uid] = await seed_users(session_factory, "alice")
+    async with session_factory() as session:
+        user = await session.get(User, uid)
+        user.fullname = "Alice A."
+        sql_log.clear()
+        await session.commit()
+        # one statement is atomic by itself: no BEGIN ... COMMIT around it
+        assert [s.split()[0] for s in sql_log.all_statements] == ["UPDATE"]
+        assert user.fullname == "Alice A."
+    assert await rows(session_factory, User.name, User.fullname) == [("alice", "Alice A.")]
+
+
+async def test_commit_of_two_changed_rows_is_one_transaction(
+    session_factory: Any, sql_log: Any
+) -> None:
+    uids = await seed_users(session_factory, "alice", "bob")
+    async with session_factory() as session:
+        users = [await session.get(User, uid) for uid in uids]
+        for user in users:
+            user.fullname = "changed"
+        sql_log.clear()
+        await session.commit()
+        verbs = [s.split()[0] for s in sql_log.all_statements]
+        assert verbs[0] == "BEGIN" and verbs[-1] == "COMMIT" and "UPDATE" in verbs
+
+
+async def test_one_row_update_after_earlier_flush_stays_in_its_transaction(
+    session_factory: Any, sql_log: Any
+) -> None:
+    uids = await seed_users(session_factory, "alice", "bob")
+    async with session_factory() as session:
+        (await session.get(User, uids[0])).fullname = "first"
+        await session.flush()  # opens the transaction
+        (await session.get(User, uids[1])).fullname = "second"
+        sql_log.clear()
+        await session.commit()
+        # the transaction the flush opened carries the UPDATE and ends with COMMIT
+        assert [s.split()[0] for s in sql_log.all_statements] == ["UPDATE", "COMMIT"]
+    assert await rows(session_factory, User.fullname) == [("first",), ("second",)]
+
+
+async def test_one_row_update_is_rolled_back_with_an_earlier_flush(
+    session_factory: Any,
+) -> None:
+    uids = await seed_users(session_factory, "alice", "bob")
+    async with session_factory() as session:
+        (await session.get(User, uids[0])).fullname = "first"
+        await session.flush()
+        (await session.get(User, uids[1])).fullname = "second"
+        await session.flush()
+        await session.rollback()
+    # both changes were one transaction: the rollback undid the flushed one too
+    assert await rows(session_factory, User.fullname) == [("Alice Full",), ("Bob Full",)]
+
+
+async def test_failed_one_row_update_writes_nothing_and_needs_rollback(
+    session_factory: Any,
+) -> None:
+    [uid] = await seed_users(session_factory, "alice")
+    async with session_factory() as session:
+        user = await session.get(User, uid)
+        async with session_factory() as other:
+            await other.delete(await other.get(User, uid))
+            await other.commit()
+        user.fullname = "gone"
+        with pytest.raises(exc.StaleDataError):
+            await session.commit()
+        with pytest.raises(exc.PendingRollbackError):
+            await session.execute(select(User))
+        await session.rollback()
+        assert await session.get(User, uid) is None
+    assert await rows(session_factory, User.name) == []
+
+
+async def test_changed_primary_key_is_not_sent_alone(session_factory: Any, sql_log: Any) -> None:
+    [uid] = await seed_users(session_factory, "alice")
+    async with session_factory() as session:
+        user = await session.get(User, uid)
+        user.id = uid + 100
+        sql_log.clear()
+        await session.commit()
+        verbs = [s.split()[0] for s in sql_log.all_statements]
+        assert verbs[0] == "BEGIN" and verbs[-1] == "COMMIT"
+    assert await rows(session_factory, User.id) == [(uid + 100,)]

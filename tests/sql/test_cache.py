@@ -100,3 +100,25 @@ def test_where_with_many_conditions_keeps_values_in_order(schema: Any) -> None:
         stmt = select(c.id).where(and_(*[c.id != base + i for i in range(10)]))
         assert stmt._plan_execution(dialect, None).params == [base + i for i in range(10)]
     assert len(dialect.compiled_cache) == 1
+
+
+def test_a_reused_statement_keeps_its_template_but_copies_and_other_dialects_do_not(
+    schema: Any,
+) -> None:
+    from heron.dialect import PostgresDialect
+
+    dialect = _fresh()
+    users = schema.users
+    stmt = select(users.c.id).where(users.c.id == bindparam("x"))
+    first = stmt._plan_execution(dialect, {"x": 1})
+    again = stmt._plan_execution(dialect, {"x": 2})
+    assert again.sql == first.sql and again.params == [2]
+    assert dialect.compiled_cache.misses == 1 and dialect.compiled_cache.hits == 1
+    # a generative copy is a new statement: it must not reuse the template
+    narrowed = stmt.where(users.c.name == "a")
+    plan = narrowed._plan_execution(dialect, {"x": 3})
+    assert "name" in plan.sql and plan.params == [3, "a"]
+    assert stmt._plan_execution(dialect, {"x": 4}).sql == first.sql
+    # the same object on another dialect compiles for that dialect
+    assert "$1" in stmt._plan_execution(PostgresDialect(), {"x": 5}).sql
+    assert "?" in stmt._plan_execution(dialect, {"x": 6}).sql

@@ -327,8 +327,8 @@ class DeclarativeBase:
                 if state.key is not None:
                     committed = state.committed
                     if committed is None:
-                        committed = state.committed = {}
-                    if key not in committed:
+                        state.committed = {key: d.get(key, NO_VALUE)}
+                    elif key not in committed:
                         committed[key] = d.get(key, NO_VALUE)
                     if state.expired_keys:
                         state.expired_keys.discard(key)

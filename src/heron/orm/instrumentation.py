@@ -19,6 +19,8 @@ from heron.orm.relationships import Direction
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
 from heron.sql.elements import ColumnOperators
 
+_new_list = list.__new__
+
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
     from heron.orm.relationships import RelationshipProperty
@@ -310,6 +312,14 @@ def install_loaded_collection(
     state = owner.__dict__.get(STATE_KEY)
     if state is not None and state.pending_backrefs:
         _apply_pending(state, owner, prop, coll)
+    return coll
+
+
+def empty_collection(owner: object, prop: RelationshipProperty) -> InstrumentedList:
+    """A new, empty loaded collection for ``owner`` (no constructor call: a hot path)."""
+    coll = _new_list(InstrumentedList)
+    coll._owner = owner
+    coll._prop = prop
     return coll
 
 

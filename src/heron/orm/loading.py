@@ -88,6 +88,9 @@ def load(rows, session, overwrite):
 {stores}
         st = new_ref(State, obj, gone)
         st.insert_order = 0
+        st.committed = None
+        st.modified = False
+        st.deleted_flushed = False
         st.mapper = mapper
         st.key = key
         st.session = session

@@ -115,6 +115,9 @@ class Mapper:
         # identity-map keys are the bare primary-key value for a single-column
         # key (no tuple to build or hash per row) and a tuple otherwise
         self.single_pk = len(self.pk_keys) == 1
+        self.pk_key_set = frozenset(self.pk_keys)
+        # the bound-parameter names of get_statement()
+        self.get_param_names = tuple(f"pk_{i}" for i in range(len(self.pk_keys)))
         self.relationships: dict[str, RelationshipProperty] = {}
         for key, prop in relationships.items():
             self.add_relationship(key, prop, install=False)
@@ -138,6 +141,7 @@ class Mapper:
         self.o2m_keys: frozenset[str] = frozenset()
         self.relationship_keys: frozenset[str] = frozenset()
         self.delete_props: list[RelationshipProperty] = []
+        self.nulling_props: list[RelationshipProperty] = []
         self.insert_dep_props: list[RelationshipProperty] = []
         self.insert_dep_keys: frozenset[str] = frozenset()
         registry.add(self)
@@ -185,6 +189,8 @@ class Mapper:
             for p in writable
             if p.cascade.delete or (p.direction is Direction.ONETOMANY and not p.passive_deletes)
         ]
+        # one-to-many children that lose their key when this row is deleted
+        self.nulling_props = [p for p in self.o2m_props if not p.cascade.delete]
         # relationships that order inserts (a set test on __dict__ skips the rest)
         # a one-to-many whose many-to-one partner is kept in sync by backrefs adds
         # no edges of its own: the children's side records each link once
@@ -229,7 +235,10 @@ class Mapper:
             from heron.sql import bindparam, select
 
             stmt = select(self.class_).where(
-                *[c == bindparam(f"pk_{i}") for i, c in enumerate(self.primary_key)]
+                *[
+                    c == bindparam(name)
+                    for name, c in zip(self.get_param_names, self.primary_key, strict=True)
+                ]
             )
             self.loaders["__get__"] = stmt
         return stmt

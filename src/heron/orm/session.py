@@ -27,7 +27,7 @@ from heron.engine.transaction import Transaction, TransactionState
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
-from heron.orm.instrumentation import install_loaded_collection
+from heron.orm.instrumentation import empty_collection, install_loaded_collection
 from heron.orm.joined import JoinedStep, fold_joined, plan_joined
 from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_load
 from heron.orm.loading import entity_loader
@@ -255,6 +255,9 @@ class Session:
                     st = _new_state(InstanceState, obj, _gone)
                     st.mapper = mapper
                     st.key = None
+                    st.committed = None
+                    st.modified = False
+                    st.deleted_flushed = False
                     counter += 1
                     st.insert_order = counter
                     st.session = self
@@ -294,6 +297,9 @@ class Session:
                 st = _new_state(InstanceState, obj, _gone)
                 st.mapper = mapper
                 st.key = None
+                st.committed = None
+                st.modified = False
+                st.deleted_flushed = False
                 self._insert_counter += 1
                 st.insert_order = self._insert_counter
                 st.session = self
@@ -389,6 +395,9 @@ class Session:
                 cst = _new_state(InstanceState, child, _gone)
                 cst.mapper = cmapper
                 cst.key = None
+                cst.committed = None
+                cst.modified = False
+                cst.deleted_flushed = False
                 self._insert_counter += 1
                 cst.insert_order = self._insert_counter
                 cst.session = self
@@ -487,7 +496,8 @@ class Session:
 
     def expunge_all(self) -> None:
         """Detach every object from the session."""
-        self._deferred_loads = {}
+        if self._deferred_loads:
+            self._deferred_loads = {}
         for imap in self._identity.values():
             for st in list(imap.values()):
                 st.session = None
@@ -509,9 +519,49 @@ class Session:
         """
         self._enter("delete")
         try:
-            await self._delete(obj, set())
+            # hot path: benchmarks W6 (10,000 deletes). A persistent object of
+            # this session needs no checks beyond these.
+            d = getattr(obj, "__dict__", None)
+            st = d.get(STATE_KEY) if d is not None else None
+            if (
+                st is not None
+                and st.session is self
+                and st.key is not None
+                and not st.deleted_flushed
+            ):
+                self._deleted[st] = obj
+                self._strong[st] = obj
+                if st.mapper.delete_props:
+                    cascading = self._defer_delete_loads(st, obj)
+                    if cascading:
+                        seen = {id(obj)}
+                        for prop in cascading:
+                            await self._cascade_delete(st, obj, prop, seen)
+            else:
+                await self._delete(obj, set())
         finally:
             self._leave()
+
+    def _defer_delete_loads(self, st: InstanceState, obj: Any) -> list[RelationshipProperty]:
+        """Queue the loads deleting ``obj`` needs; return the loaded relationships
+        whose children the delete cascades to now."""
+        d = obj.__dict__
+        deferred = self._deferred_loads
+        cascading = []
+        for prop in st.mapper.delete_props:
+            if prop.key not in d:
+                if prop.passive_deletes:
+                    continue
+                # loaded just before the flush, for every deleted parent at once:
+                # one IN query per batch (benchmarks W6: 10,000 deletes, not
+                # 10,000 SELECTs); the flush then cascades or sets keys to NULL
+                entry = deferred.get(id(prop))
+                if entry is None:
+                    entry = deferred[id(prop)] = (prop, [])
+                entry[1].append(obj)
+            elif prop.cascade.delete:
+                cascading.append(prop)
+        return cascading
 
     async def _delete(self, obj: object, seen: set[int]) -> None:
         if id(obj) in seen:
@@ -534,18 +584,8 @@ class Session:
             raise exc.InvalidRequestError(f"{_describe(obj)} belongs to another Session")
         self._deleted[st] = obj
         self._strong[st] = obj
-        d = obj.__dict__
-        for prop in st.mapper.delete_props:
-            if prop.key not in d:
-                if prop.passive_deletes:
-                    continue
-                # loaded just before the flush, for every deleted parent at once:
-                # one IN query per batch (benchmarks W6: 10,000 deletes, not
-                # 10,000 SELECTs); the flush then cascades or sets keys to NULL
-                self._deferred_loads.setdefault(id(prop), (prop, []))[1].append(obj)
-                continue
-            if prop.cascade.delete:
-                await self._cascade_delete(st, obj, prop, seen)
+        for prop in self._defer_delete_loads(st, obj):
+            await self._cascade_delete(st, obj, prop, seen)
 
     async def _cascade_delete(
         self, st: InstanceState, obj: Any, prop: RelationshipProperty, seen: set[int]
@@ -578,7 +618,38 @@ class Session:
     def _has_work(self) -> bool:
         return bool(self._new or self._deleted or self._strong)
 
-    async def _flush(self) -> None:
+    def _one_row_update(self) -> bool:
+        """True when the next flush is one UPDATE of one row and no transaction is
+        open, so commit() can send it alone: a single statement is atomic by
+        itself, and BEGIN and COMMIT would add two round trips (benchmarks W9:
+        load a row, change it, commit). Nothing else may be pending, and the
+        row's key must not change (that would update children too).
+        """
+        if (
+            len(self._strong) != 1
+            or self._new
+            or self._deleted
+            or self._deferred_loads
+            or self._txn_open
+            or self._explicit
+            or isinstance(self.bind, Connection)
+        ):
+            return False
+        st = next(iter(self._strong))
+        committed = st.committed
+        mapper = st.mapper
+        return bool(
+            committed
+            and st.key is not None
+            and st.session is self
+            and not st.deleted_flushed
+            and st.pending_backrefs is None
+            and not mapper.post_update_props
+            and mapper.column_key_set.issuperset(committed)
+            and mapper.pk_key_set.isdisjoint(committed)
+        )
+
+    async def _flush(self, autocommit: bool = False) -> None:
         if self._flushing or not self._has_work():
             return
         if not all(m.registry.configured for m in set(map(_state_mapper, self._new))):
@@ -591,7 +662,7 @@ class Session:
             new_states, deleting = self._prepare_flush()
             if not new_states and not deleting and not self._strong:
                 return
-            conn = await self._connection(write=True)
+            conn = await self._connection(write=not autocommit)
             ctx = persistence.FlushContext(conn, conn.dialect)
             await self._execute_flush(ctx, new_states, deleting)
         except BaseException as e:
@@ -621,24 +692,86 @@ class Session:
                         if dialect is not None and dialect.supports_any_array
                         else DEFAULT_BATCH
                     )
-                    await selectin_load(self, prop, todo, batch, collect=False)
+                    if (
+                        prop.direction is Direction.ONETOMANY
+                        and prop.uselist
+                        and len(prop.pairs) == 1
+                    ):
+                        await self._load_children_of_deleted(prop, todo, batch)
+                    else:
+                        await selectin_load(self, prop, todo, batch, collect=False)
                 if prop.cascade.delete:
                     seen: set[int] = set()
                     for o in objs:
                         await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
 
+    async def _load_children_of_deleted(
+        self, prop: RelationshipProperty, parents: list[Any], batch: int
+    ) -> None:
+        """Load a one-to-many collection of parents being deleted, so the flush can
+        set their children's keys to NULL or delete them.
+
+        A lean selectin for the delete path (benchmarks W6: 10,000 deleted parents,
+        most without children): no tuple keys, and a childless parent gets an
+        empty collection without the loaded-collection bookkeeping.
+        """
+        from heron.sql import select
+
+        target = prop.mapper_target
+        assert target is not None
+        ((ref, fk),) = prop.pairs
+        parent_key = prop.parent.column_keys_by_column[id(ref)]
+        child_key = target.column_keys_by_column[id(fk)]
+        # parent key value -> parent; parents sharing a value (a non-key column)
+        # are rare and go to ``more``
+        owners: dict[Any, Any] = {}
+        more: list[tuple[Any, Any]] = []
+        for obj in parents:
+            value = obj.__dict__.get(parent_key)
+            if value is not None:
+                if value in owners:
+                    more.append((value, obj))
+                else:
+                    owners[value] = obj
+        keys = list(owners)
+        found: dict[Any, list[Any]] = {}
+        for i in range(0, len(keys), batch):
+            stmt: Any = select(target.class_).where(fk.in_(keys[i : i + batch]))
+            if prop.order_by:
+                stmt = stmt.order_by(*prop.order_by)
+            for child in await self._load_entities(stmt, target):
+                found.setdefault(child.__dict__.get(child_key), []).append(child)
+        back = prop.back
+        back_key = back.key if back is not None and not back.uselist else None
+        key = prop.key
+        for value, obj in [*owners.items(), *more]:
+            children = found.get(value)
+            d = obj.__dict__
+            if children is None and not d[STATE_KEY].pending_backrefs:
+                d[key] = empty_collection(obj, prop)
+                continue
+            install_loaded_collection(obj, prop, list(children or ()))
+            if back_key is not None and children:
+                for child in children:
+                    cd = child.__dict__
+                    if back_key not in cd:
+                        cd[back_key] = obj
+
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
         # save-update cascade over modified persistent objects whose relationships
         # changed (pending objects were cascaded by add() and by attribute events)
         seen: set[int] = set()
-        for st, obj in list(self._strong.items()):
+        strong = self._strong
+        # states only (no item tuples): cascading may hold more objects meanwhile
+        for st in list(strong):
             committed = st.committed
             if st.key is None or not committed or st.mapper.save_update_keys.isdisjoint(committed):
                 continue
-            if st.session is self and st not in self._deleted:
+            obj = strong.get(st)
+            if obj is not None and st.session is self and st not in self._deleted:
                 self._cascade(obj, st, "save_update", seen)
         deleting_ids = {id(s) for s in self._deleted}
-        for child in uow.orphans(list(self._strong), deleting_ids):
+        for child in uow.orphans(strong, deleting_ids):
             cst = child.__dict__[STATE_KEY]
             if cst.key is None:
                 if cst.session is self:
@@ -657,14 +790,17 @@ class Session:
     ) -> None:
         deleting_ids = {id(s) for s in deleting}
         # children of deleted rows lose their keys; persistent parents push keys
-        for st in deleting:
-            persistence.null_children_of_deleted(st, st.obj(), deleting_ids)
-        strong = list(self._strong.items())
+        persistence.null_children_of_deleted(deleting, deleting_ids)
+        strong = self._strong
         with paused_gc(len(strong)):
-            for st, obj in strong:
-                if st.key is None or id(st) in deleting_ids:
-                    continue
+            # a list: pulling and pushing keys can hold more objects
+            for st in list(strong):
                 mapper = st.mapper
+                if st.key is None or not (mapper.m2o_props or mapper.o2m_props):
+                    continue
+                if id(st) in deleting_ids:
+                    continue
+                obj = strong[st]
                 if mapper.m2o_props:
                     persistence.pull_many_to_one(st, obj)
                 if mapper.o2m_props and not mapper.o2m_keys.isdisjoint(obj.__dict__):
@@ -678,17 +814,10 @@ class Session:
                 if mapper.o2m_props:
                     persistence.push_one_to_many_new(mapper, states, deleting_ids)
         # updates (including keys set by the inserts above)
-        dirty = []
-        strong = list(self._strong.items())
-        with paused_gc(len(strong)):
-            for st, obj in strong:
-                if st.key is None or id(st) in deleting_ids:
-                    continue
-                changes = uow.changed_columns(st, obj)
-                if changes:
-                    dirty.append((st, obj, changes))
-        if dirty:
-            await persistence.update_groups(ctx, dirty)
+        with paused_gc(len(self._strong)):
+            updates = uow.collect_updates(self._strong, deleting_ids)
+        if updates:
+            await persistence.update_groups(ctx, updates)
         # mappers of the new rows, so rows of mappers without post_update or
         # many-to-many relationships are not visited one by one (hot path: W1)
         new_mappers = set(map(_state_mapper, new_states))
@@ -751,7 +880,7 @@ class Session:
                 keys = list(map(itemgetter(*pk_keys), dicts))  # tuples: 2+ keys
             deque(map(setattr, states, repeat("key"), keys), 0)
             # rare: a new object changed before it was added, or with deferred
-            # collection changes (both class-level defaults otherwise)
+            # collection changes
             if any(map(_modified_of, states)) or any(map(_backrefs_of, states)):
                 for st in states:
                     if st.modified:
@@ -767,23 +896,38 @@ class Session:
             for st in ctx.inserted:
                 new.pop(st, None)
         self._txn_inserted.extend(ctx.inserted)
-        # every persistent object the flush wrote: column UPDATEs (all of which
-        # come from _strong) and relationship-only changes
-        self._txn_updated.extend(s for s in self._strong if s.key is not None)
+        # hot path: benchmarks W6 (10,000 deleted rows)
+        txn_deleted = self._txn_deleted
+        deleted = self._deleted
+        last_mapper = None
         for st in ctx.deleted:
-            obj = st.obj()
             st.deleted_flushed = True
-            self._forget_identity(st)
-            self._deleted.pop(st, None)
-            self._txn_deleted.append((st, obj))
-        for st in list(self._strong):
+            key = st.key
+            if st.mapper is not last_mapper:
+                last_mapper = st.mapper
+                imap = self._identity.get(last_mapper) or {}
+            if imap.get(key) is st:
+                del imap[key]
+            txn_deleted.append((st, st.obj()))
+        if len(deleted) == len(ctx.deleted):
+            deleted.clear()
+        else:
+            for st in ctx.deleted:
+                deleted.pop(st, None)
+        # everything written is now the committed state; nothing is held strongly.
+        # The persistent objects written (column UPDATEs, all of which come from
+        # _strong, and relationship-only changes) are remembered for a rollback.
+        txn_updated = self._txn_updated
+        for st in self._strong:
             if st.deleted_flushed:
-                self._strong.pop(st)
                 continue
+            if st.key is not None:
+                txn_updated.append(st)
             st.committed = None
             st.modified = False
-            st.pending_backrefs = None
-            self._strong.pop(st)
+            if st.pending_backrefs is not None:
+                st.pending_backrefs = None
+        self._strong.clear()
 
     async def _fail(self, error: BaseException, ctx: persistence.FlushContext | None) -> None:
         """Roll the transaction back after a failed flush; the session then needs rollback()."""
@@ -818,7 +962,7 @@ class Session:
         """Flush, then commit the transaction and release the connection."""
         self._enter("commit")
         try:
-            await self._flush()
+            await self._flush(autocommit=self._one_row_update())
             try:
                 await self._release(commit=True)
             except exc.DatabaseError:
@@ -839,6 +983,8 @@ class Session:
 
     def _forget_transaction(self) -> None:
         """Drop the record of what the ended transaction inserted, deleted, updated."""
+        if not (self._txn_inserted or self._txn_deleted or self._txn_updated):
+            return
         self._txn_inserted = []
         self._txn_generated_pk = set()
         self._txn_deleted = []
@@ -1334,18 +1480,24 @@ class Session:
         mapper = _mapper_of(entity)
         if not mapper.registry.configured:
             configure_mappers()
-        key_vals = _normalise_ident(mapper, ident)
+        if mapper.single_pk and type(ident) in _SCALAR_KEYS:
+            key: Any = ident  # hot path: benchmarks W4, get(User, 5)
+            key_vals: tuple[Any, ...] = (ident,)
+        else:
+            key_vals = _normalise_ident(mapper, ident)
+            key = mapper.key_of_ident(key_vals)
         imap = self._identity.get(mapper)
-        st = imap.get(mapper.key_of_ident(key_vals)) if imap is not None else None
+        st = imap.get(key) if imap is not None else None
         if st is not None and not populate_existing:
             obj = st.obj()
             if obj is not None and not st.expired_keys:
                 return obj  # type: ignore[no-any-return]
         self._enter("get")
         try:
-            await self._autoflush()
+            if self.autoflush and self._has_work():
+                await self._autoflush()
             stmt = mapper.get_statement()
-            params = {f"pk_{i}": v for i, v in enumerate(key_vals)}
+            params = dict(zip(mapper.get_param_names, key_vals, strict=True))
             conn = await self._connection(write=False)
             result = await conn.execute(stmt, params)
             loader = entity_loader(mapper, 0)
@@ -1574,6 +1726,10 @@ def _relationship_changed(st: InstanceState) -> bool:
     if not committed:
         return False
     return any(k in st.mapper.relationships for k in committed)
+
+
+# primary-key values get() takes as they are (anything else goes through _normalise_ident)
+_SCALAR_KEYS = frozenset({int, str})
 
 
 def _normalise_ident(mapper: Mapper, ident: Any) -> tuple[Any, ...]:

@@ -134,6 +134,17 @@ class _Attrs:
         return (AttributeState(self.state, k) for k in self.state.mapper.all_attribute_keys)
 
 
+# what an unset slot of InstanceState reads as
+_SLOT_DEFAULTS: dict[str, Any] = {
+    "committed": None,
+    "modified": False,
+    "deleted_flushed": False,
+    "insert_order": 0,
+    "key": None,
+    "session": None,
+}
+
+
 class InstanceState(weakref.ref):  # type: ignore[type-arg]
     """Lifecycle state of one mapped instance.
 
@@ -147,19 +158,32 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     one object per row serves as both bookkeeping and reference.
     """
 
-    # Only the four fields every state sets are slots. The rest are class-level
+    # The fields every state sets, and the two an attribute write sets, are
+    # slots (every creator initialises them). The rest are class-level
     # defaults: an instance gets its own (lazily created) __dict__ only when
-    # one of them is first written, so loading 10,000 rows sets four fields
-    # per state (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
-    __slots__ = ("__dict__", "insert_order", "key", "mapper", "session")
+    # one of them is first written, so loading 10,000 rows or changing one
+    # column of each allocates nothing per state beyond the state itself
+    # (PERFORMANCE.md: ~1.2 us per object for all ORM work on load).
+    __slots__ = (
+        "__dict__",
+        "committed",
+        "deleted_flushed",
+        "insert_order",
+        "key",
+        "mapper",
+        "modified",
+        "session",
+    )
     # identity semantics: a weakref would otherwise compare and hash its referent
     __hash__ = object.__hash__
 
     # attribute key -> value before the first unflushed change
-    committed: dict[str, Any] | None = None
-    modified: bool = False
+    committed: dict[str, Any] | None
+    # True while the instance has unflushed changes (the session holds it strongly)
+    modified: bool
     expired_keys: set[str] | None = None
-    deleted_flushed: bool = False
+    # True once its DELETE was flushed
+    deleted_flushed: bool
     # relationship key -> list of ("append"|"remove", obj) applied when loaded
     pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
     # relationship keys a raiseload() option forbids loading
@@ -173,10 +197,21 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     def __init__(self, obj: object, mapper: Mapper) -> None:
         # > 0 for rows this session inserted (their collections start known-empty)
         self.insert_order = 0
+        self.committed = None
+        self.modified = False
+        self.deleted_flushed = False
         self.mapper = mapper
         # the identity-map key (Mapper.key_of_ident); None before the row exists
         self.key: Any = None
         self.session: Session | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a slot its creator left unset (generated loaders set
+        # every slot; this keeps any other creator correct, if slower).
+        try:
+            return _SLOT_DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def __eq__(self, other: object) -> bool:
         return self is other

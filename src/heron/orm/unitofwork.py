@@ -237,14 +237,14 @@ def delete_levels(states: list[InstanceState]) -> list[list[tuple[Mapper, list[I
     return levels
 
 
-def changed_columns(state: InstanceState, obj: Any) -> dict[str, Any] | None:
-    """Column values to UPDATE for a persistent instance (None when nothing changed)."""
+def changed_keys(state: InstanceState, obj: Any) -> tuple[str, ...] | None:
+    """Keys of the columns whose value differs from the committed one (None: none)."""
     committed = state.committed
     if not committed:
         return None
     d = obj.__dict__
     colset = state.mapper.column_key_set
-    out: dict[str, Any] | None = None
+    changed: list[str] | None = None
     for key, old in committed.items():
         if key not in colset:
             continue
@@ -253,10 +253,43 @@ def changed_columns(state: InstanceState, obj: Any) -> dict[str, Any] | None:
             continue
         if old is not NO_VALUE and (old is new or (type(old) is type(new) and old == new)):
             continue
-        if out is None:
-            out = {}
-        out[key] = new
-    return out
+        if changed is None:
+            changed = [key]
+        else:
+            changed.append(key)
+    return tuple(changed) if changed is not None else None
+
+
+def changed_columns(state: InstanceState, obj: Any) -> dict[str, Any] | None:
+    """Column values to UPDATE for a persistent instance (None when nothing changed)."""
+    keys = changed_keys(state, obj)
+    if keys is None:
+        return None
+    d = obj.__dict__
+    return {key: d[key] for key in keys}
+
+
+def collect_updates(
+    strong: dict[InstanceState, Any], skip: set[int]
+) -> dict[tuple[Mapper, tuple[str, ...]], list[Any]]:
+    """Persistent objects with changed columns, grouped by (mapper, changed keys).
+
+    One pass over the session's modified objects, building only a key tuple
+    per changed object (benchmarks W5: 10,000 dirty rows).
+    """
+    groups: dict[tuple[Mapper, tuple[str, ...]], list[Any]] = {}
+    for st, obj in strong.items():
+        if not st.committed or st.key is None or id(st) in skip:
+            continue
+        keys = changed_keys(st, obj)
+        if keys is not None:
+            group_key = (st.mapper, keys)
+            members = groups.get(group_key)
+            if members is None:
+                groups[group_key] = [obj]
+            else:
+                members.append(obj)
+    return groups
 
 
 def orphans(states: Iterable[InstanceState], deleting: set[int]) -> list[Any]:

@@ -65,6 +65,7 @@ class Generative:
         state.pop("_memo", None)
         state.pop("_ikey", None)
         state.pop("_skey", None)
+        state.pop("_template", None)
         new.__dict__.update(state)
         for slot in _slots_to_copy(cls):
             try:

@@ -101,11 +101,14 @@ def _in(left: ColumnElement[Any], other: Any, *, negate: bool) -> ColumnElement[
             f"for a single value use == instead"
         )
     values = list(other)
-    for value in values:
-        if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
-            # Expressions inside the list: render them one by one (no expanding).
-            items = ClauseList([_value(left, v) for v in values])
-            return BinaryExpression(left, items, operator, _BOOLEAN)
+    # one test per distinct type, not per value (selectin passes thousands of keys)
+    if any(
+        issubclass(kind, ClauseElement) or hasattr(kind, "__clause_element__")
+        for kind in set(map(type, values))
+    ):
+        # Expressions inside the list: render them one by one (no expanding).
+        items = ClauseList([_value(left, v) for v in values])
+        return BinaryExpression(left, items, operator, _BOOLEAN)
     name = getattr(left, "key", None)
     param: BindParameter[Any] = BindParameter(
         name if isinstance(name, str) else "param", values, left.type or _NULLTYPE, expanding=True

@@ -391,6 +391,15 @@ def get_template(
     stmt: Any, dialect: Dialect, params: Mapping[str, Any] | None
 ) -> tuple[Template, tuple[Any, ...]]:
     """The compiled template for ``stmt`` (from the cache when its shape was seen) and its binds."""
+    # A statement object executed again (Session.get()'s, a module-level query)
+    # keeps its template: no key to hash, no LRU bookkeeping.
+    state = getattr(stmt, "__dict__", None)
+    reusable = state is not None and not (params and getattr(stmt, "_is_dml", False))
+    if reusable:
+        memo = state.get("_template")  # type: ignore[union-attr]
+        if memo is not None and memo[0] is dialect:
+            dialect.compiled_cache.hits += 1
+            return memo[1], memo[2]
     key, binds = statement_key(stmt, params)
     cache = dialect.compiled_cache
     template: Template | None = cache.get(key)
@@ -398,6 +407,8 @@ def get_template(
         compiler = compiler_for(dialect)(dialect, binds, params)
         template = compiler.compile_statement(stmt)
         cache.put(key, template)
+    if reusable:
+        state["_template"] = (dialect, template, binds)  # type: ignore[index]
     return template, binds
 
 
