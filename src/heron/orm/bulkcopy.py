@@ -80,11 +80,9 @@ class CopyFacts:
     defaults: dict[str, tuple[str, str]]
 
 
-# engine -> table -> facts (None: the table's name does not resolve). Weak on
-# the engine so a disposed engine's entries go with it.
-_facts: weakref.WeakKeyDictionary[Engine, dict[Table, CopyFacts | None]] = (
-    weakref.WeakKeyDictionary()
-)
+# engine -> table -> facts. Weak on the engine so a disposed engine's entries
+# go with it.
+_facts: weakref.WeakKeyDictionary[Engine, dict[Table, CopyFacts]] = weakref.WeakKeyDictionary()
 
 
 async def _learn(ctx: FlushContext, mapper: Mapper) -> CopyFacts | None:
@@ -135,9 +133,14 @@ async def _facts_for(ctx: FlushContext, mapper: Mapper, refresh: bool) -> CopyFa
     if per_engine is None:
         per_engine = _facts[ctx.conn.engine] = {}
     table = mapper.table
-    if refresh or table not in per_engine:
-        per_engine[table] = await _learn(ctx, mapper)
-    return per_engine[table]
+    facts = None if refresh else per_engine.get(table)
+    if facts is None:
+        facts = await _learn(ctx, mapper)
+        # a name that resolved to no table is not remembered: the INSERT
+        # fails for now, and the table may exist by the next flush
+        if facts is not None:
+            per_engine[table] = facts
+    return facts
 
 
 async def copy_group(
@@ -164,7 +167,7 @@ async def copy_group(
             return False
         # omit holds the autoincrement key exactly when the database generates it
         generated = auto is not None and auto in omit
-        if generated and (facts.sequence is None or not facts.typed[auto]):  # type: ignore[index]
+        if auto is not None and generated and (facts.sequence is None or not facts.typed[auto]):
             return False
         if not all(facts.typed[k] for k in send_keys):
             return False
