@@ -8,9 +8,11 @@ INSERT. SQLite has no COPY: its engine refuses ``copy_records``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import enum
+import logging
 import uuid
 from typing import Any
 
@@ -508,3 +510,55 @@ async def test_sqlite_has_no_copy(sqlite_engine: Any) -> None:
     async with sqlite_engine.connect() as conn:
         with pytest.raises(exc.InvalidRequestError, match="COPY"):
             await conn.copy_records("t", ["a"], [(1,)])
+
+
+class _CancelOn(logging.Handler):
+    """Cancels a task when a statement starting with ``prefix`` is about to be sent."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(logging.INFO)
+        self.prefix = prefix
+        self.task: asyncio.Task[None] | None = None
+        self.hit = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sql = getattr(record, "heron_sql", "")
+        if self.task is not None and not self.hit and sql.startswith(self.prefix):
+            self.hit = True
+            self.task.cancel()
+
+
+@pytest.mark.parametrize("prefix", ["SELECT array(", "COPY"], ids=["reservation", "copy"])
+async def test_cancelled_copy_leaves_nothing_and_the_engine_usable(
+    copy_engine: Any, prefix: str
+) -> None:
+    parents = [Parent(name=f"p{i}") for i in range(5 * N)]
+
+    async def flush() -> None:
+        async with Session(copy_engine) as s:
+            s.add_all(parents)
+            await s.commit()
+
+    canceller = _CancelOn(prefix)
+    logger = logging.getLogger("heron.engine")
+    old_level = logger.level
+    logger.addHandler(canceller)
+    logger.setLevel(logging.INFO)
+    try:
+        canceller.task = asyncio.create_task(flush())
+        with pytest.raises(asyncio.CancelledError):
+            await canceller.task
+    finally:
+        logger.removeHandler(canceller)
+        logger.setLevel(old_level)
+    assert canceller.hit
+    assert all(p.id is None for p in parents)
+    async with copy_engine.connect() as conn:
+        count = (await conn.exec_driver_sql("SELECT count(*) FROM copy_parent")).scalar()
+    assert count == 0
+    async with Session(copy_engine) as s:
+        s.add_all([Parent(name="after") for _ in range(N)])
+        await s.commit()
+    async with copy_engine.connect() as conn:
+        count = (await conn.exec_driver_sql("SELECT count(*) FROM copy_parent")).scalar()
+    assert count == N
