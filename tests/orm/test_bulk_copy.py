@@ -124,6 +124,25 @@ async def test_large_batch_goes_by_copy_with_keys_and_server_defaults(
         await s.commit()
 
 
+async def test_rows_with_application_keys_go_by_copy_with_their_keys(
+    copy_engine: Any, sql_log: Any
+) -> None:
+    parents = [Parent(id=10_000 + i, name=f"p{i}") for i in range(N)]
+    async with Session(copy_engine) as s:
+        s.add_all(parents)
+        await s.commit()
+    assert copies(sql_log, "copy_parent") and not inserts(sql_log, "copy_parent")
+    assert not any(q.startswith("SELECT array(") for q in sql_log.statements)  # no keys reserved
+    async with copy_engine.connect() as conn:
+        rows = (
+            await conn.exec_driver_sql(
+                "SELECT id, name, created_at, status FROM copy_parent ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(p.id, p.name, p.created_at, p.status) for p in parents]
+    assert parents[0].id == 10_000 and parents[0].status == "new"
+
+
 async def test_copy_and_insert_give_the_same_rows_and_values(
     copy_engine: Any, sql_log: Any, insert_only: Any
 ) -> None:
