@@ -379,9 +379,6 @@ class Session:
                         continue
                     self._add(child, seen)
                     continue
-                cid = id(child)
-                if cid in seen:
-                    continue
                 cls = type(child)
                 if cls is not last_cls:
                     cmapper = getattr(cls, "__mapper__", None)
@@ -390,8 +387,9 @@ class Session:
                         self._add(child, seen)
                         continue
                     last_cls = cls
-                # _add's new-object path
-                seen.add(cid)
+                # _add's new-object path. Not recorded in ``seen``: the state
+                # made here marks the child as in this session, which every
+                # later visit checks first (and _add re-visits harmlessly)
                 cst = _new_state(InstanceState, child, _gone)
                 cst.mapper = cmapper
                 cst.key = None
