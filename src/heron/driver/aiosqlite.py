@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -294,7 +294,7 @@ class SqliteConnection:
         table: str,
         schema: str | None,
         columns: Sequence[str],
-        records: Sequence[Sequence[Any]],
+        records: Iterable[Sequence[Any]],
     ) -> int:
         """SQLite has no COPY protocol (its dialect's ``supports_copy`` is False)."""
         raise exc.InvalidRequestError(

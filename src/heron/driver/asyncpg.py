@@ -10,7 +10,7 @@ status, so it is right even when a user sends ``BEGIN`` by hand.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -214,7 +214,7 @@ class AsyncpgConnection:
         table: str,
         schema: str | None,
         columns: Sequence[str],
-        records: Sequence[Sequence[Any]],
+        records: Iterable[Sequence[Any]],
     ) -> int:
         """COPY ``records`` into ``table`` (binary format, asyncpg's encoders per column type)."""
         try:

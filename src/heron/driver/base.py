@@ -14,7 +14,7 @@ the result that streams from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from heron import exc
@@ -108,7 +108,7 @@ class DriverConnection(Protocol):
         table: str,
         schema: str | None,
         columns: Sequence[str],
-        records: Sequence[Sequence[Any]],
+        records: Iterable[Sequence[Any]],
     ) -> int:
         """Send ``records`` (one value per column) into ``table`` with the bulk COPY protocol.
 

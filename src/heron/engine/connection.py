@@ -13,7 +13,7 @@ marks the connection's state unknown so it is never reused as if clean.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -347,7 +347,7 @@ class Connection:
         self,
         table: str,
         columns: Sequence[str],
-        records: Sequence[Sequence[Any]],
+        records: Iterable[Sequence[Any]],
         *,
         schema: str | None = None,
     ) -> int:
@@ -360,7 +360,8 @@ class Connection:
         Args:
             table: the table's name (unquoted).
             columns: column names, in the order of each record's values.
-            records: one sequence of values per row.
+            records: one sequence of values per row (any iterable: rows may be
+                made as they are sent).
             schema: the table's schema (None: found through ``search_path``).
 
         Returns:

@@ -22,7 +22,6 @@ from itertools import repeat
 from operator import setitem
 from typing import TYPE_CHECKING, Any
 
-from heron._util.gcpause import paused_gc
 from heron.sql import bulk
 
 if TYPE_CHECKING:
@@ -208,8 +207,10 @@ async def copy_group(
         if result is not None:
             keys = list(map(result, keys))
     names = [_column_name(columns[k]) for k in copy_keys]
-    with paused_gc(count):
-        records = list(zip(*copy_values, strict=True))
+    assert all(len(v) == count for v in copy_values), "one value per row and column"
+    # rows made one at a time as the COPY consumes them: no 10,000 tuples
+    # alive at once for the garbage collector to walk
+    records = zip(*copy_values, strict=False)  # lengths asserted above
     await ctx.conn.copy_records(facts.name, names, records, schema=facts.schema)
     # written only now: a failed COPY leaves the objects as they were
     # (C-level loops: deque(map(setitem, ...), 0) runs the map without a list)
