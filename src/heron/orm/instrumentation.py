@@ -308,18 +308,41 @@ def install_loaded_collection(
 ) -> InstrumentedList:
     """Put a freshly loaded collection on ``owner``, replaying deferred changes."""
     coll = InstrumentedList(owner, prop, items)
-    owner.__dict__[prop.key] = coll
-    state = owner.__dict__.get(STATE_KEY)
-    if state is not None and state.pending_backrefs:
-        _apply_pending(state, owner, prop, coll)
+    install_collection(owner, prop, coll)
     return coll
 
 
-def empty_collection(owner: object, prop: RelationshipProperty) -> InstrumentedList:
-    """A new, empty loaded collection for ``owner`` (no constructor call: a hot path)."""
-    coll = _new_list(InstrumentedList)
+def install_collection(owner: object, prop: RelationshipProperty, coll: InstrumentedList) -> None:
+    """Put the loaded collection ``coll`` (owned by ``owner``) on it, replaying deferred changes."""
+    d = owner.__dict__
+    d[prop.key] = coll
+    state = d.get(STATE_KEY)
+    if state is not None and state.pending_backrefs:
+        _apply_pending(state, owner, prop, coll)
+
+
+def install_collections(prop: RelationshipProperty, colls: Iterable[InstrumentedList]) -> None:
+    """``install_collection`` for many loaded collections, each on its ``_owner``."""
+    key = prop.key
+    # hot path: benchmarks W7/W8 (one per parent); deferred changes are rare
+    for coll in colls:
+        owner = coll._owner
+        d = owner.__dict__
+        d[key] = coll
+        state = d.get(STATE_KEY)
+        if state is not None and state.pending_backrefs:
+            _apply_pending(state, owner, prop, coll)
+
+
+def new_collection(
+    owner: object, prop: RelationshipProperty, items: list[Any] | None = None
+) -> InstrumentedList:
+    """An ``InstrumentedList`` built without ``__init__`` (no events; loaders fill it raw)."""
+    coll: InstrumentedList = _new_list(InstrumentedList)
     coll._owner = owner
     coll._prop = prop
+    if items:
+        list.extend(coll, items)
     return coll
 
 

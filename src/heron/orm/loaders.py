@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
+from heron._util.gcpause import paused_gc
 from heron.orm.instrumentation import (
     InstrumentedList,
     RelationshipAttribute,
-    install_loaded_collection,
+    install_collections,
+    new_collection,
 )
+from heron.orm.loading import entity_loader, entity_positions, group_loader_for
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import STATE_KEY
 
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from heron.orm.session import Session
 
 DEFAULT_BATCH = 500
+# selectin builds objects from at most this many fetched rows at once (memory bound)
+HELD_ROWS = 20_000
 # self-referential eager loads stop after this many levels unless told otherwise
 DEFAULT_RECURSION = 8
 
@@ -219,25 +224,22 @@ async def apply_eager(
 
 
 def _collect(prop: RelationshipProperty, objs: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    seen: set[int] = set()
-    for obj in objs:
-        value = obj.__dict__.get(prop.key)
-        if value is None:
-            continue
-        for child in value if prop.uselist else (value,):
-            if id(child) not in seen:
-                seen.add(id(child))
-                out.append(child)
-    return out
-
-
-def _needs_load(obj: Any, prop: RelationshipProperty) -> bool:
-    d = obj.__dict__
-    if prop.key in d:
-        return False
-    st = d.get(STATE_KEY)
-    return not (st is not None and st.committed and prop.key in st.committed)
+    """The objects ``prop`` holds on ``objs``, each once, in first-seen order."""
+    key = prop.key
+    # id -> object: a dict keeps the first position of each and costs one store per item
+    found: dict[int, Any] = {}
+    if prop.uselist:
+        for obj in objs:
+            value = obj.__dict__.get(key)
+            if value:
+                for child in value:
+                    found[id(child)] = child
+    else:
+        for obj in objs:
+            value = obj.__dict__.get(key)
+            if value is not None:
+                found[id(value)] = value
+    return list(found.values())
 
 
 async def selectin_load(
@@ -256,7 +258,17 @@ async def selectin_load(
     target = prop.mapper_target
     assert target is not None
     parent = prop.parent
-    todo = [o for o in objs if _needs_load(o, prop)]
+    key = prop.key
+    todo = []
+    for obj in objs:
+        # loaded already, or holding a pending change: leave it (hot path: per parent)
+        d = obj.__dict__
+        if key in d:
+            continue
+        st = d.get(STATE_KEY)
+        if st is not None and st.committed and key in st.committed:
+            continue
+        todo.append(obj)
     if todo:
         if prop.direction is Direction.MANYTOONE:
             await _selectin_many_to_one(session, prop, todo, batch)
@@ -271,6 +283,11 @@ async def _selectin_many_to_one(
     target = prop.mapper_target
     assert target is not None
     fk_keys = [prop.parent.column_keys_by_column[id(fk)] for _, fk in prop.pairs]
+    pk = list(target.primary_key)
+    if len(prop.pairs) == 1 and len(pk) == 1 and prop.pairs[0][0] is pk[0]:
+        # the foreign key is the target's whole primary key: its value is the identity key
+        await _selectin_many_to_one_by_key(session, prop, todo, batch, fk_keys[0])
+        return
     ref_keys = [target.column_keys_by_column[id(ref)] for ref, _ in prop.pairs]
     wanted: dict[tuple[Any, ...], None] = {}
     for obj in todo:
@@ -302,61 +319,130 @@ async def _selectin_many_to_one(
         d[prop.key] = value
 
 
+async def _selectin_many_to_one_by_key(
+    session: Session, prop: RelationshipProperty, todo: list[Any], batch: int, fk: str
+) -> None:
+    """Many-to-one over one foreign-key column that is the target's primary key.
+
+    Targets are found through the identity map by the bare key value (hot
+    path: one dict lookup per object, no key tuples).
+    """
+    target = prop.mapper_target
+    assert target is not None
+    imap = session._imap(target)
+    wanted: dict[Any, None] = {}
+    for obj in todo:
+        value = obj.__dict__.get(fk)
+        if value is None or value in wanted:
+            continue
+        st = imap.get(value)
+        if st is None or st() is None:
+            wanted[value] = None
+    keys = list(wanted)
+    ref_cols = [prop.pairs[0][0]]
+    # the identity map holds instances weakly: keep the loaded ones alive here
+    loaded: list[list[Any]] = []
+    for i in range(0, len(keys), batch):
+        rows = await session._rows_by_keys(target, ref_cols, keys[i : i + batch], bare=True)
+        with paused_gc(len(rows)):
+            loaded.append(entity_loader(target, 0)(rows, session, False))
+            rows.clear()
+    key = prop.key
+    for obj in todo:
+        d = obj.__dict__
+        value = d.get(fk)
+        st = imap.get(value) if value is not None else None
+        d[key] = st() if st is not None else None
+
+
+def _collections_by_key(
+    prop: RelationshipProperty, todo: list[Any], parent_keys: list[str]
+) -> tuple[dict[Any, InstrumentedList], list[tuple[Any, Any]]]:
+    """One empty collection per distinct parent key, owned by the first parent with it.
+
+    Keys are bare values for a one-column key, tuples otherwise. Later parents
+    sharing a key (a non-unique parent column) are returned as (parent, key)
+    to get copies.
+    """
+    colls: dict[Any, InstrumentedList] = {}
+    shared: list[tuple[Any, Any]] = []
+    if len(parent_keys) == 1:
+        (pk,) = parent_keys
+        for obj in todo:
+            key = obj.__dict__.get(pk)
+            if key in colls:
+                shared.append((obj, key))
+            else:
+                colls[key] = new_collection(obj, prop)
+    else:
+        for obj in todo:
+            d = obj.__dict__
+            key = tuple(d.get(k) for k in parent_keys)
+            if key in colls:
+                shared.append((obj, key))
+            else:
+                colls[key] = new_collection(obj, prop)
+    return colls, shared
+
+
 async def _selectin_collection(
     session: Session, prop: RelationshipProperty, parent: Mapper, todo: list[Any], batch: int
 ) -> None:
     target = prop.mapper_target
     assert target is not None
-    if prop.direction is Direction.ONETOMANY:
-        parent_keys = [parent.column_keys_by_column[id(ref)] for ref, _ in prop.pairs]
-        match_cols = [fk for _, fk in prop.pairs]
-        child_keys = [target.column_keys_by_column[id(fk)] for _, fk in prop.pairs]
+    one_to_many = prop.direction is Direction.ONETOMANY
+    pairs = prop.pairs if one_to_many else prop.secondary_pairs
+    parent_keys = [parent.column_keys_by_column[id(ref)] for ref, _ in pairs]
+    match_cols = [col for _, col in pairs]
+    single = len(parent_keys) == 1
+    colls, shared = _collections_by_key(prop, todo, parent_keys)
+    if single:
+        keys = [k for k in colls if k is not None]
     else:
-        parent_keys = [parent.column_keys_by_column[id(ref)] for ref, _ in prop.secondary_pairs]
-        match_cols = [sec for _, sec in prop.secondary_pairs]
-        child_keys = []
-    groups: dict[tuple[Any, ...], list[Any]] = {}
-    owners: dict[tuple[Any, ...], list[Any]] = {}
-    for obj in todo:
-        d = obj.__dict__
-        owners.setdefault(tuple(d.get(k) for k in parent_keys), []).append(obj)
-    keys = [k for k in owners if not any(v is None for v in k)]
+        keys = [k for k in colls if not any(v is None for v in k)]
+    if one_to_many:
+        positions = entity_positions(target, 0)
+        index = dict(positions)
+        child_keys = [target.column_keys_by_column[id(fk)] for _, fk in pairs]
+        back = prop.back
+        loader = group_loader_for(
+            target,
+            positions,
+            [index[k] for k in child_keys],
+            # an instance already in the session is filed under its in-memory key
+            child_keys,
+            back.key if back is not None and not back.uselist else None,
+        )
+    else:
+        n = len(match_cols)
+        loader = group_loader_for(target, entity_positions(target, n), range(n), None, None)
+    # Rows of several batches are built in one go (up to HELD_ROWS of them):
+    # each paused build costs one collector pass over everything it made, so
+    # one pass instead of one per batch (benchmarks W7).
+    held: list[list[Any]] = []
+    count = 0
     for i in range(0, len(keys), batch):
         chunk = keys[i : i + batch]
-        if prop.direction is Direction.ONETOMANY:
-            children = await session._load_by_keys(
-                target, match_cols, chunk, order_by=prop.order_by
+        if one_to_many:
+            rows = await session._rows_by_keys(
+                target, match_cols, chunk, prop.order_by, bare=single
             )
-            # hot path: benchmarks W7 (10,000 children grouped by parent key)
-            if len(child_keys) == 1:
-                (ck,) = child_keys
-                for child in children:
-                    key = (child.__dict__.get(ck),)
-                    members = groups.get(key)
-                    if members is None:
-                        groups[key] = [child]
-                    else:
-                        members.append(child)
-            else:
-                for child in children:
-                    cd = child.__dict__
-                    groups.setdefault(tuple(cd.get(k) for k in child_keys), []).append(child)
         else:
-            pairs = await session._load_m2m(prop, chunk)
-            for key, child in pairs:
-                groups.setdefault(key, []).append(child)
-    back = prop.back
-    set_back = back is not None and not back.uselist and prop.direction is Direction.ONETOMANY
-    back_key = back.key if back is not None else ""
-    for key, objs_for_key in owners.items():
-        members = groups.get(key, [])
-        for obj in objs_for_key:
-            if prop.uselist:
-                install_loaded_collection(obj, prop, list(members))
-            else:
-                obj.__dict__[prop.key] = members[0] if members else None
-            if set_back:
-                for child in members:
-                    cd = child.__dict__
-                    if back_key not in cd:
-                        cd[back_key] = obj
+            rows = await session._m2m_rows(prop, chunk, bare=single)
+        held.append(rows)
+        count += len(rows)
+        if count >= HELD_ROWS or i + batch >= len(keys):
+            with paused_gc(count):
+                for rows in held:
+                    loader(rows, session, False, colls)
+                    # free the rows while the collector is paused: never traversed
+                    rows.clear()
+            held = []
+            count = 0
+    # copies first: replaying deferred changes below may change the originals
+    filled = [*colls.values(), *[new_collection(obj, prop, colls[key]) for obj, key in shared]]
+    if prop.uselist:
+        install_collections(prop, filled)
+    else:
+        for coll in filled:
+            coll._owner.__dict__[prop.key] = coll[0] if coll else None

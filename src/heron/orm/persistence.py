@@ -303,8 +303,12 @@ def null_children_of_deleted(states: list[InstanceState], deleting: set[int]) ->
         for prop in props:
             value = d.get(prop.key, NO_VALUE)
             old = committed.get(prop.key, NO_VALUE) if committed else NO_VALUE
-            if _no_members(prop, value) and _no_members(prop, old):
+            if old is NO_VALUE and (
+                value is NO_VALUE or value is None or (prop.uselist and len(value) == 0)
+            ):
                 continue  # nothing loaded, or nothing there
+            if _no_members(prop, value) and _no_members(prop, old):
+                continue
             _null_children(prop, obj, value, old, deleting)
 
 

@@ -64,10 +64,5 @@ class _EntityResult(Result[Any]):
 
 def unique_objects(objs: list[Any]) -> list[Any]:
     """``objs`` without repeats (by identity), in order."""
-    seen: set[int] = set()
-    out = []
-    for o in objs:
-        if id(o) not in seen:
-            seen.add(id(o))
-            out.append(o)
-    return out
+    # later repeats keep the first one's place (dicts keep insertion order)
+    return list({id(o): o for o in objs}.values())

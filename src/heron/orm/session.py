@@ -27,8 +27,8 @@ from heron.engine.transaction import Transaction, TransactionState
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm.dml import execute_orm_dml
-from heron.orm.instrumentation import empty_collection, install_loaded_collection
-from heron.orm.joined import JoinedStep, fold_joined, plan_joined
+from heron.orm.instrumentation import install_loaded_collection, new_collection
+from heron.orm.joined import JoinedStep, fold_one_pass, plan_joined
 from heron.orm.loaders import DEFAULT_BATCH, LoadTree, apply_eager, selectin_load
 from heron.orm.loading import entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
@@ -746,7 +746,7 @@ class Session:
             children = found.get(value)
             d = obj.__dict__
             if children is None and not d[STATE_KEY].pending_backrefs:
-                d[key] = empty_collection(obj, prop)
+                d[key] = new_collection(obj, prop)
                 continue
             install_loaded_collection(obj, prop, list(children or ()))
             if back_key is not None and children:
@@ -1422,21 +1422,38 @@ class Session:
         order_by: Sequence[Any] = (),
     ) -> list[Any]:
         """Instances of ``mapper`` whose ``cols`` equal one of ``keys`` (one SELECT)."""
+        rows = await self._rows_by_keys(mapper, cols, keys, order_by)
+        with paused_gc(len(rows)):
+            return entity_loader(mapper, 0)(rows, self, False)
+
+    async def _rows_by_keys(
+        self,
+        mapper: Mapper,
+        cols: list[Any],
+        keys: list[Any],
+        order_by: Sequence[Any] = (),
+        *,
+        bare: bool = False,
+    ) -> list[Any]:
+        """Rows of ``select(mapper)`` whose ``cols`` equal one of ``keys`` (one SELECT).
+
+        ``keys`` are tuples, or bare values of the one column with ``bare``.
+        """
         from heron.sql import and_, or_, select
 
         if len(cols) == 1:
-            cond = cols[0].in_([k[0] for k in keys])
+            cond = _in_values(cols[0], keys if bare else [k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(cols, k, strict=True)]) for k in keys])
         stmt: Any = select(mapper.class_).where(cond)
         if order_by:
             stmt = stmt.order_by(*order_by)
-        return await self._load_entities(stmt, mapper)
+        conn = await self._connection(write=False)
+        result = await conn.execute(stmt)
+        return result._raw_rows
 
-    async def _load_m2m(
-        self, prop: RelationshipProperty, keys: list[tuple[Any, ...]]
-    ) -> list[tuple[tuple[Any, ...], Any]]:
-        """(parent key, target instance) pairs through the secondary table (one SELECT)."""
+    async def _m2m_rows(self, prop: RelationshipProperty, keys: list[Any], bare: bool) -> list[Any]:
+        """Rows of (secondary key columns, then target columns) for parent ``keys`` (one SELECT)."""
         from heron.sql import and_, or_, select
 
         target = prop.mapper_target
@@ -1444,7 +1461,7 @@ class Session:
         sec_cols = [sec for _, sec in prop.secondary_pairs]
         on = and_(*[ref == sec_col for ref, sec_col in prop.secondary_target_pairs])
         if len(sec_cols) == 1:
-            cond = sec_cols[0].in_([k[0] for k in keys])
+            cond = _in_values(sec_cols[0], keys if bare else [k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(sec_cols, k, strict=True)]) for k in keys])
         stmt = select(*sec_cols, target.class_).join(prop.secondary, on).where(cond)
@@ -1452,10 +1469,7 @@ class Session:
             stmt = stmt.order_by(*prop.order_by)
         conn = await self._connection(write=False)
         result = await conn.execute(stmt)
-        rows = result._raw_rows
-        n = len(sec_cols)
-        objs = entity_loader(target, n)(rows, self, False)
-        return [(tuple(r[:n]), o) for r, o in zip(rows, objs, strict=True)]
+        return result._raw_rows
 
     async def _load_entities(self, stmt: Any, mapper: Mapper) -> list[Any]:
         conn = await self._connection(write=False)
@@ -1570,13 +1584,16 @@ class Session:
         for ent in raw_columns:
             mapper = getattr(ent, "__mapper__", None)
             if mapper is not None and isinstance(ent, type):
-                loader = entity_loader(mapper, offset)
                 with paused_gc(len(rows)):
-                    objs = loader(rows, self, overwrite)
-                if steps:
-                    fold_joined(self, rows, objs, steps)
-                    # joined rows repeat their parent: one row per parent
-                    objs = unique_objects(objs)
+                    if steps:
+                        # one pass; joined rows repeat their parent: one object per parent
+                        objs = fold_one_pass(self, rows, mapper, steps, overwrite)
+                    else:
+                        objs = entity_loader(mapper, offset)(rows, self, overwrite)
+                    if len(raw_columns) == 1:
+                        # the rows are done with: free them while the collector is
+                        # paused so it never traverses them (benchmarks W3/W8)
+                        rows.clear()
                 columns.append(objs)
                 keys.append(ent.__name__)
                 offset += len(mapper.table.columns)
@@ -1715,6 +1732,14 @@ class Session:
                     None if value is None else await self._merge(value, memo, load),
                 )
         return target
+
+
+def _in_values(col: Any, values: list[Any]) -> Any:
+    """``col IN (values)`` for key values read from rows: one expanding parameter,
+    without checking each value for SQL expressions as ``in_([...])`` must."""
+    from heron.sql.elements import BindParameter
+
+    return col.in_(BindParameter(col.key, values, col.type, expanding=True))
 
 
 def _relationship_changed(st: InstanceState) -> bool:
