@@ -66,6 +66,24 @@ async def test_rollback_keeps_keys_the_application_set(session_factory: Any) -> 
         assert generated.id == 4343
 
 
+async def test_savepoint_rollback_then_application_key_survives_the_outer_rollback(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        user = User(name="u")
+        async with session.begin_nested() as sp:
+            session.add(user)
+            await session.flush()
+            assert user.id is not None
+            await sp.rollback()
+        assert user.id is None and heron.inspect(user).transient
+        user.id = 5151
+        session.add(user)
+        await session.flush()
+        await session.rollback()
+        assert user.id == 5151 and heron.inspect(user).transient
+
+
 async def test_rolled_back_transient_object_can_be_added_again(session_factory: Any) -> None:
     async with session_factory() as session:
         user = User(name="again")

@@ -108,8 +108,8 @@ class Session:
         self._txn_open = False
         self._explicit = False
         self._txn_inserted: list[InstanceState] = []
-        # id() of the states in _txn_inserted whose keys the database generated
-        self._txn_generated_pk: set[int] = set()
+        # batches of states in _txn_inserted whose keys the database generated
+        self._txn_generated: list[list[InstanceState]] = []
         self._txn_deleted: list[tuple[InstanceState, Any]] = []
         self._txn_updated: list[InstanceState] = []
         self._commit_done = False
@@ -887,7 +887,7 @@ class Session:
                         st.pending_backrefs = None
             self._imap(mapper).update(zip(keys, states, strict=True))
         # rollback() resets these keys: the database made them in this transaction
-        self._txn_generated_pk |= ctx.generated_pk
+        self._txn_generated.extend(ctx.generated_groups)
         if len(new) == len(ctx.inserted):
             new.clear()
         else:
@@ -932,8 +932,9 @@ class Session:
         self._failed = error
         if ctx is not None:
             # keys the database generated in the failed transaction no longer exist
+            generated = ctx.generated_ids()
             for st in ctx.inserted:
-                if id(st) in ctx.generated_pk:
+                if id(st) in generated:
                     obj = st.obj()
                     if obj is not None:
                         for k in st.mapper.pk_keys:
@@ -984,7 +985,7 @@ class Session:
         if not (self._txn_inserted or self._txn_deleted or self._txn_updated):
             return
         self._txn_inserted = []
-        self._txn_generated_pk = set()
+        self._txn_generated = []
         self._txn_deleted = []
         self._txn_updated = []
 
@@ -993,7 +994,7 @@ class Session:
             st.session = None
         self._txn_deleted.clear()
         self._txn_inserted.clear()
-        self._txn_generated_pk.clear()
+        self._txn_generated.clear()
         self._txn_updated.clear()
         if self.expire_on_commit:
             for st in self._identity_states():
@@ -1023,6 +1024,7 @@ class Session:
         """Undo the session's view of a rolled-back transaction (``updated=None``)
         or savepoint (``updated``: rows written inside it, the only ones expired)."""
         # objects inserted in the transaction become transient again
+        generated = {id(s) for group in self._txn_generated for s in group}
         for st in inserted:
             obj = st.obj()
             self._forget_identity(st)
@@ -1031,10 +1033,17 @@ class Session:
             st.committed = None
             st.modified = False
             self._strong.pop(st, None)
-            if obj is not None and id(st) in self._txn_generated_pk:
+            if obj is not None and id(st) in generated:
                 for k in st.mapper.pk_keys:
                     obj.__dict__[k] = None
-            self._txn_generated_pk.discard(id(st))
+        if generated and inserted:
+            # a state made transient may be inserted again, with its own key
+            gone = {id(s) for s in inserted}
+            self._txn_generated = [
+                kept
+                for group in self._txn_generated
+                if (kept := [s for s in group if id(s) not in gone])
+            ]
         # pending objects are expunged, as in SQLAlchemy
         for st in list(self._new):
             st.session = None
