@@ -324,20 +324,10 @@ def select_by_keys_sql(
 
 # Fewer rows than this go by INSERT: the COPY path costs two round trips (key
 # reservation, COPY) against the INSERT's one. Measured flushing N new users
-# (interleaved): even at 100-200 rows, COPY 0.85x the INSERT's time at
-# 300-1,000 rows and 0.45x at 10,000 (docs/orm.md).
+# (interleaved): about even at 100 rows, COPY ~0.9x the INSERT's time at
+# 200-500 rows, ~0.85x at 1,000 and ~0.45x at 10,000 (docs/orm.md).
 COPY_MIN_ROWS = 200
 
-# What the COPY path needs to know about one table, resolved through the
-# current search_path, one row per mapped column: the table itself (oid,
-# schema, name), whether COPY behaves like INSERT for it (a plain or
-# partitioned table without rules, row-level security or user INSERT
-# triggers, on it or any partition, which COPY would skip or could not honour),
-# and per column whether it exists, not generated, with exactly the type heron
-# binds, its identity kind, its
-# default as PostgreSQL prints it, its declared type, and for the
-# autoincrement column ($2) its sequence and whether the default is
-# ``nextval`` of that very sequence.
 # A fingerprint of the table's definition: the row versions (xmin) of its
 # columns', their defaults' and its (and its partitions') triggers' catalog
 # rows, and the table's kind, RLS and rules flags (not its pg_class row
@@ -356,19 +346,33 @@ _DEFINITION_SQL = """(SELECT string_agg(v, ',' ORDER BY v) FROM (
 # only partitioned tables pay for it)
 _PARTITION_TRIGGERS_SQL = """
     UNION ALL SELECT xmin::text FROM pg_trigger
-      WHERE tgrelid IN (SELECT relid FROM pg_partition_tree({oid}) WHERE relid <> {oid})"""
+      WHERE {guard}tgrelid IN (SELECT relid FROM pg_partition_tree({oid}) WHERE relid <> {oid})"""
 
 
 def _definition_sql(oid: str, partitioned: bool | None) -> str:
-    """The definition fingerprint of the table ``oid``; None: partitioned or not, by relkind."""
-    if partitioned is None:
-        part = _PARTITION_TRIGGERS_SQL.format(oid=oid).replace(
-            "WHERE tgrelid IN", "WHERE c.relkind = 'p' AND tgrelid IN"
-        )
+    """The definition fingerprint of the table ``oid``.
+
+    ``partitioned`` None (the catalog query): partitions' triggers are
+    included when the table ``c`` being read is partitioned.
+    """
+    if partitioned is False:
+        part = ""
     else:
-        part = _PARTITION_TRIGGERS_SQL.format(oid=oid) if partitioned else ""
+        guard = "c.relkind = 'p' AND " if partitioned is None else ""
+        part = _PARTITION_TRIGGERS_SQL.format(oid=oid, guard=guard)
     return _DEFINITION_SQL.format(oid=oid, partitions=part)
 
+
+# What the COPY path needs to know about one table, resolved through the
+# current search_path, one row per mapped column: the table itself (oid,
+# schema, name); whether COPY behaves like INSERT for it (a plain or
+# partitioned table without rules, row-level security or user INSERT
+# triggers, on it or any partition, which COPY would skip or could not
+# honour); per column whether it exists, is not generated and has exactly the
+# type heron binds, its identity kind, its default as PostgreSQL prints it
+# and its declared type; for the autoincrement column ($2) its sequence and
+# whether the default is ``nextval`` of that very sequence; and the table's
+# definition fingerprint and whether it is partitioned.
 COPY_FACTS_SQL = f"""\
 SELECT c.oid::int8, n.nspname, c.relname,
   c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND NOT c.relhasrules
