@@ -40,6 +40,20 @@ async def test_adding_parent_adds_its_children(session_factory: Any) -> None:
         assert address.user_id == user.id and post.author_id == user.id
 
 
+async def test_adding_parent_cascades_through_new_childrens_other_relationships(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        tag = Tag(name="t")
+        post = Post(title="p", tags=[tag])  # the new child points back, and at a new tag
+        user = User(name="u", posts=[post, Post(title="q")])
+        session.add_all([user])
+        assert tag in session.new and post in session.new
+        await session.commit()
+        assert post.author_id == user.id and tag.id is not None
+        assert [t.name for t in post.tags] == ["t"]
+
+
 async def test_adding_child_adds_its_many_to_one_parent(session_factory: Any) -> None:
     async with session_factory() as session:
         user = User(name="u")
@@ -348,3 +362,21 @@ async def test_deleting_many_to_many_objects_removes_their_rows_in_one_statement
         assert len(deletes) == 1
     left = await rows(session_factory, post_tag.c.post_id)
     assert left == [(posts[3].id,)] * 3
+
+
+async def test_persistent_child_moved_into_a_new_parents_collection_gets_its_key(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        old = User(name="old", addresses=[Address(email_address="a@x")])
+        session.add(old)
+        await session.commit()
+        moved = old.addresses[0]
+        new = User(name="new", addresses=[moved, Address(email_address="b@x")])
+        session.add(new)
+        await session.commit()
+        assert moved.user_id == new.id and old.addresses == []
+    assert sorted(await rows(session_factory, Address.email_address, Address.user_id)) == [
+        ("a@x", new.id),
+        ("b@x", new.id),
+    ]

@@ -49,6 +49,41 @@ async def test_rollback_turns_inserted_objects_back_into_transient(session_facto
     assert await user_names(session_factory) == []
 
 
+async def test_rollback_keeps_keys_the_application_set(session_factory: Any) -> None:
+    async with session_factory() as session:
+        given = User(id=4242, name="given")
+        generated = User(name="generated")
+        session.add_all([given, generated])
+        await session.flush()
+        await session.rollback()
+        assert given.id == 4242 and generated.id is None
+        # once rolled back, a state whose key was generated may get a key
+        # from the application: a later rollback keeps that one
+        generated.id = 4343
+        session.add(generated)
+        await session.flush()
+        await session.rollback()
+        assert generated.id == 4343
+
+
+async def test_savepoint_rollback_then_application_key_survives_the_outer_rollback(
+    session_factory: Any,
+) -> None:
+    async with session_factory() as session:
+        user = User(name="u")
+        async with session.begin_nested() as sp:
+            session.add(user)
+            await session.flush()
+            assert user.id is not None
+            await sp.rollback()
+        assert user.id is None and heron.inspect(user).transient
+        user.id = 5151
+        session.add(user)
+        await session.flush()
+        await session.rollback()
+        assert user.id == 5151 and heron.inspect(user).transient
+
+
 async def test_rolled_back_transient_object_can_be_added_again(session_factory: Any) -> None:
     async with session_factory() as session:
         user = User(name="again")

@@ -64,6 +64,8 @@ class Dialect:
     supports_multirow_insert: ClassVar[bool] = True
     # unnest($1::type[], ...) to bind one array per column (bulk DML in one statement)
     supports_unnest: ClassVar[bool] = False
+    # bulk COPY of rows into a table (DriverConnection.copy_records)
+    supports_copy: ClassVar[bool] = False
     # col = ANY($1) with an array parameter
     supports_any_array: ClassVar[bool] = False
     # SELECT ... FOR UPDATE

@@ -16,6 +16,7 @@ class PostgresDialect(Dialect):
     supports_multirow_insert = True
     supports_unnest = True
     supports_any_array = True
+    supports_copy = True
     supports_for_update = True
     supports_server_side_cursors = True
     supports_alter_add_constraint = True

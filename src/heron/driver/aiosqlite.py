@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -288,6 +288,18 @@ class SqliteConnection:
             _run_query, sql, params if params is not None else ()
         )
         return keys, rows, count
+
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+    ) -> int:
+        """SQLite has no COPY protocol (its dialect's ``supports_copy`` is False)."""
+        raise exc.InvalidRequestError(
+            "SQLite has no bulk COPY; insert rows with insert(table) instead"
+        )
 
     async def cursor(self, sql: str, params: Sequence[Any] | None) -> SqliteCursor:
         """Buffer every row (SQLite has no server to keep them on)."""

@@ -10,7 +10,7 @@ status, so it is right even when a user sends ``BEGIN`` by hand.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from heron import exc
 from heron.driver.base import (
     DriverURL,
     RawRow,
+    copy_statement,
     error_for_sqlstate,
     make_error,
     rowcount_from_status,
@@ -207,6 +208,29 @@ class AsyncpgConnection:
                 pass
         prepared = await self._conn.prepare(sql)
         return tuple(attr.name for attr in prepared.get_attributes())
+
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+    ) -> int:
+        """COPY ``records`` into ``table`` (binary format, asyncpg's encoders per column type)."""
+        try:
+            status: str = await self._conn.copy_records_to_table(
+                table, records=records, columns=list(columns), schema_name=schema
+            )
+        except _DRIVER_ERRORS as error:
+            raise self._error(error, copy_statement(table, schema, columns), None) from error
+        except (ValueError, TypeError, OverflowError) as error:
+            # A value its column's codec cannot encode: asyncpg raises the
+            # codec's own error here (it aborts the COPY first), where a bound
+            # parameter gives asyncpg's DataError. Same condition, same class.
+            raise make_error(
+                exc.DataError, error, copy_statement(table, schema, columns), None
+            ) from error
+        return rowcount_from_status(status)
 
     async def cursor(self, sql: str, params: Sequence[Any] | None) -> AsyncpgCursor:
         """Open a server-side cursor; the caller holds the transaction it lives in."""

@@ -14,7 +14,7 @@ the result that streams from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from heron import exc
@@ -100,6 +100,23 @@ class DriverConnection(Protocol):
         Returns:
             ``(column names, rows, row count)``; no column names means the
             statement returns no rows. Used for SQL text, whose kind is unknown.
+        """
+        ...
+
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+    ) -> int:
+        """Send ``records`` (one value per column) into ``table`` with the bulk COPY protocol.
+
+        Only drivers whose dialect sets ``supports_copy`` implement it; others
+        raise ``InvalidRequestError``. One statement: it loads every row or none.
+
+        Returns:
+            The number of rows copied.
         """
         ...
 
@@ -232,3 +249,13 @@ def rowcount_from_status(status: str) -> int:
     """Parse a PostgreSQL command tag ("UPDATE 3", "INSERT 0 1") into a row count."""
     tail = status.rpartition(" ")[2]
     return int(tail) if tail.isdigit() else -1
+
+
+def copy_statement(table: str, schema: str | None, columns: Sequence[str]) -> str:
+    """The ``COPY ... FROM STDIN`` text a bulk copy sends (for logs and errors)."""
+
+    def quote(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    target = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+    return f"COPY {target} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT binary)"

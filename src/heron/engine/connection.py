@@ -13,11 +13,12 @@ marks the connection's state unknown so it is never reused as if clean.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
+from heron.driver.base import copy_statement
 from heron.engine.interfaces import Executable, ExecutionPlan
 from heron.engine.pool import run_shielded
 from heron.engine.result import AsyncResult, Result, ScalarResult, _Stream
@@ -347,6 +348,54 @@ class Connection:
                 return Result(plan.keys or keys, rows, plan.processors, len(rows))
             count = await driver.execute(sql, None if plan.is_ddl and not params else params)
             return Result((), _NO_ROWS, None, count, returns_rows=False)
+        except BaseException as error:
+            self._failed(error)
+            raise
+        finally:
+            self._op = None
+
+    async def copy_records(
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+        *,
+        schema: str | None = None,
+    ) -> int:
+        """Load ``records`` into ``table`` with the database's bulk COPY (PostgreSQL).
+
+        Values are sent as they are (no type processing) and must suit the
+        columns' database types. One statement: every row is loaded or none.
+        Logged on ``heron.engine`` as the ``COPY ... FROM STDIN`` it sends.
+
+        Args:
+            table: the table's name (unquoted).
+            columns: column names, in the order of each record's values.
+            records: one sequence of values per row (any iterable: rows may be
+                made as they are sent).
+            schema: the table's schema (None: found through ``search_path``).
+
+        Returns:
+            The number of rows loaded.
+
+        Raises:
+            InvalidRequestError: the dialect has no COPY (``supports_copy``).
+        """
+        if not self.dialect.supports_copy:
+            raise exc.InvalidRequestError(
+                f"{self.dialect.name} has no bulk COPY; use insert(table) instead"
+            )
+        driver = self._driver
+        if self._op is not None or driver is None or self._invalid:
+            self._refuse("copy_records()")
+        assert driver is not None
+        self._op = "copy_records()"
+        try:
+            if self._root is None and self._autobegin:
+                await self._autobegin_root(driver)
+            if self._echo or logger.isEnabledFor(_INFO):
+                log_statement(self._echo, copy_statement(table, schema, columns), None)
+            return await driver.copy_records(table, schema, columns, records)
         except BaseException as error:
             self._failed(error)
             raise

@@ -301,6 +301,10 @@ class DeclarativeBase:
         d = self.__dict__
         # a new object has no state yet: column values go straight in (no history)
         columns = mapper.column_key_set if STATE_KEY not in d else frozenset()
+        if columns.issuperset(kwargs):
+            # hot path: benchmarks W1 -- only column values, set in one C call
+            d.update(kwargs)
+            return
         for key, value in kwargs.items():
             if key in columns:
                 d[key] = value
@@ -411,6 +415,31 @@ def _map_class(cls: Any) -> None:
         rattr: RelationshipAttribute[Any] = RelationshipAttribute(cls, key, prop)
         rattr.mapper = mapper
         setattr(cls, key, rattr)
+    if cls.__init__ is DeclarativeBase.__init__:
+        cls.__init__ = _class_init(mapper)
+
+
+def _class_init(mapper: Mapper) -> Any:
+    """``DeclarativeBase.__init__`` for one mapped class, its lookups bound once.
+
+    Hot path: benchmarks W1 (10,000 constructions): a new object given only
+    column values takes them in one update; anything else takes the general
+    ``__init__``. Installed only where the class would inherit that one.
+    """
+    columns = mapper.column_key_set
+    registry = mapper.registry
+    general = DeclarativeBase.__init__
+
+    def __init__(self: Any, **kwargs: Any) -> None:
+        d = self.__dict__
+        if registry.configured and STATE_KEY not in d and columns.issuperset(kwargs):
+            d.update(kwargs)
+            return
+        general(self, **kwargs)
+
+    __init__.__doc__ = general.__doc__
+    __init__.__qualname__ = f"{mapper.class_.__qualname__}.__init__"
+    return __init__
 
 
 def _declare(

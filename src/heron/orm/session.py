@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from heron import exc
@@ -41,6 +44,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _new_state = weakref.ref.__new__
+_state_mapper = attrgetter("mapper")
+_dict_of = attrgetter("__dict__")
+_call = weakref.ref.__call__
+_modified_of = attrgetter("modified")
+_backrefs_of = attrgetter("pending_backrefs")
 
 
 def _mapper_of(entity: Any) -> Mapper:
@@ -100,6 +108,8 @@ class Session:
         self._txn_open = False
         self._explicit = False
         self._txn_inserted: list[InstanceState] = []
+        # batches of states in _txn_inserted whose keys the database generated
+        self._txn_generated: list[list[InstanceState]] = []
         self._txn_deleted: list[tuple[InstanceState, Any]] = []
         self._txn_updated: list[InstanceState] = []
         self._commit_done = False
@@ -217,21 +227,73 @@ class Session:
         self._check_not_busy("add_all")
         seen: set[int] = set()
         new = self._new
+        # the mapper (and its checks) of the previous object's class, reused
+        # while the class repeats
+        last_cls: Any = None
+        mapper: Any = None
+        cascade_keys: frozenset[str] = frozenset()
         with paused_gc(len(objs)):
             # hot path: benchmarks W1. New objects of a configured mapper with no
             # related objects set need only a state; everything else takes _add.
-            for obj in objs:
-                d = getattr(obj, "__dict__", None)
-                mapper = getattr(type(obj), "__mapper__", None)
-                if (
-                    d is None
-                    or mapper is None
-                    or STATE_KEY in d
-                    or not mapper.registry.configured
-                    or not mapper.save_update_keys.isdisjoint(d)
-                ):
-                    self._add(obj, seen)
-                    continue
+            # the counter lives in a local while this loop owns it
+            counter = self._insert_counter
+            try:
+                for obj in objs:
+                    cls = type(obj)
+                    if cls is not last_cls:
+                        mapper = getattr(cls, "__mapper__", None)
+                        if mapper is None or not mapper.registry.configured:
+                            last_cls = None
+                            counter = self._add_counted(obj, seen, counter)
+                            continue
+                        last_cls = cls
+                        cascade_keys = mapper.save_update_keys
+                    d = obj.__dict__
+                    if STATE_KEY in d or not cascade_keys.isdisjoint(d):
+                        counter = self._add_counted(obj, seen, counter)
+                        continue
+                    st = _new_state(InstanceState, obj, _gone)
+                    st.mapper = mapper
+                    st.key = None
+                    st.committed = None
+                    st.modified = False
+                    st.deleted_flushed = False
+                    counter += 1
+                    st.insert_order = counter
+                    st.session = self
+                    d[STATE_KEY] = st
+                    new[st] = obj
+            finally:
+                self._insert_counter = counter
+
+    def _add_counted(self, obj: object, seen: set[int], counter: int) -> int:
+        """``_add`` from inside add_all's loop, which keeps the insert counter in a local."""
+        self._insert_counter = counter
+        try:
+            self._add(obj, seen)
+        finally:
+            counter = self._insert_counter
+        return counter
+
+    def _check_not_busy(self, name: str) -> None:
+        if self._busy is not None and not self._flushing:
+            raise exc.TransactionStateError(
+                f"{name}() called while this Session is busy with {self._busy}() in another "
+                "task; a Session serves one task at a time"
+            )
+
+    def _add(self, obj: object, seen: set[int]) -> None:
+        oid = id(obj)
+        if oid in seen:
+            return
+        seen.add(oid)
+        # hot path: benchmarks W2 (new objects cascaded from their parents)
+        d = getattr(obj, "__dict__", None)
+        st = d.get(STATE_KEY) if d is not None else None
+        if st is None and d is not None:
+            mapper = getattr(type(obj), "__mapper__", None)
+            if mapper is not None and mapper.registry.configured:
+                # InstanceState(obj, mapper), with this session's fields set at once
                 st = _new_state(InstanceState, obj, _gone)
                 st.mapper = mapper
                 st.key = None
@@ -242,36 +304,13 @@ class Session:
                 st.insert_order = self._insert_counter
                 st.session = self
                 d[STATE_KEY] = st
-                new[st] = obj
-
-    def _check_not_busy(self, name: str) -> None:
-        if self._busy is not None and not self._flushing:
-            raise exc.TransactionStateError(
-                f"{name}() called while this Session is busy with {self._busy}() in another "
-                "task; a Session serves one task at a time"
-            )
-
-    def _add(self, obj: object, seen: set[int]) -> None:
-        if id(obj) in seen:
-            return
-        seen.add(id(obj))
-        # hot path: benchmarks W1 (add_all of 10,000 new objects)
-        d = getattr(obj, "__dict__", None)
-        st = d.get(STATE_KEY) if d is not None else None
-        if st is None and d is not None:
-            mapper = getattr(type(obj), "__mapper__", None)
-            if mapper is not None and mapper.registry.configured:
-                st = InstanceState(obj, mapper)
-                d[STATE_KEY] = st
-                self._insert_counter += 1
-                st.insert_order = self._insert_counter
-                st.session = self
                 self._new[st] = obj
                 if not mapper.save_update_keys.isdisjoint(d):
                     self._cascade(obj, st, "save_update", seen)
                 return
         try:
-            st = instance_state(obj)
+            if st is None:
+                st = instance_state(obj)
         except exc.ArgumentError:
             raise exc.ArgumentError(
                 f"cannot add {obj!r}: {type(obj).__name__} is not a mapped class; map it by "
@@ -312,10 +351,76 @@ class Session:
             pass
         self._cascade(obj, st, "save_update", seen)
 
+    def _cascade_save(self, obj: object, mapper: Mapper, seen: set[int]) -> None:
+        """The save-update cascade of ``obj`` (in this session; its mapper configured).
+
+        ``_cascade(obj, st, "save_update", seen)`` with ``_add``'s new-object
+        path inlined. Hot path: benchmarks W2 (``add_all`` of parents whose
+        collections hold new children that point back at them).
+        """
+        d = obj.__dict__
+        new = self._new
+        for prop in mapper.save_update_props:
+            value = d.get(prop.key, NO_VALUE)
+            if value is NO_VALUE or value is None:
+                continue
+            # a copy of a collection: adding may change it; a scalar needs none
+            members = list(value) if prop.uselist else (value,)
+            # the previous member's class and its mapper's checks, reused
+            last_cls: Any = None
+            cmapper: Any = None
+            for child in members:
+                cd = child.__dict__
+                cst = cd.get(STATE_KEY)
+                if cst is not None:
+                    if cst.deleted_flushed or cst.session is self:
+                        # already here (its own cascade ran when it came), or
+                        # still in a loaded collection after its DELETE
+                        continue
+                    self._add(child, seen)
+                    continue
+                cls = type(child)
+                if cls is not last_cls:
+                    cmapper = getattr(cls, "__mapper__", None)
+                    if cmapper is None or not cmapper.registry.configured:
+                        last_cls = None
+                        self._add(child, seen)
+                        continue
+                    last_cls = cls
+                # _add's new-object path. Not recorded in ``seen``: the state
+                # made here marks the child as in this session, which every
+                # later visit checks first (and _add re-visits harmlessly)
+                cst = _new_state(InstanceState, child, _gone)
+                cst.mapper = cmapper
+                cst.key = None
+                cst.committed = None
+                cst.modified = False
+                cst.deleted_flushed = False
+                self._insert_counter += 1
+                cst.insert_order = self._insert_counter
+                cst.session = self
+                cd[STATE_KEY] = cst
+                new[cst] = child
+                if cmapper.save_update_keys.isdisjoint(cd):
+                    continue
+                # the child's own cascade has nothing to do when each of its
+                # related objects is None or obj itself (in this session): the
+                # usual back-reference of a new child
+                for cprop in cmapper.save_update_props:
+                    v = cd.get(cprop.key, NO_VALUE)
+                    if not (v is NO_VALUE or v is None or v is obj):
+                        self._cascade_save(child, cmapper, seen)
+                        # the cascade may have configured or changed mappers
+                        last_cls = None
+                        break
+
     def _cascade(self, obj: object, st: InstanceState, kind: str, seen: set[int]) -> None:
         d = obj.__dict__
         mapper = st.mapper
         if kind == "save_update" and mapper.registry.configured:
+            if st.session is self:
+                self._cascade_save(obj, mapper, seen)
+                return
             props: Any = mapper.save_update_props
         else:
             props = mapper.rel_list if mapper.registry.configured else mapper.relationships.values()
@@ -325,8 +430,9 @@ class Session:
             value = d.get(prop.key, NO_VALUE)
             if value is NO_VALUE or value is None:
                 continue
-            members = value if prop.uselist else (value,)
-            for child in list(members):
+            # a copy of a collection: adding may change it; a scalar needs none
+            members = list(value) if prop.uselist else (value,)
+            for child in members:
                 if kind == "save_update":
                     cst = child.__dict__.get(STATE_KEY)
                     if cst is not None and (cst.deleted_flushed or cst.session is self):
@@ -544,7 +650,7 @@ class Session:
     async def _flush(self, autocommit: bool = False) -> None:
         if self._flushing or not self._has_work():
             return
-        if not all(m.registry.configured for m in (s.mapper for s in self._new)):
+        if not all(m.registry.configured for m in set(map(_state_mapper, self._new))):
             configure_mappers()
         self._flushing = True
         ctx: persistence.FlushContext | None = None
@@ -671,8 +777,8 @@ class Session:
             elif cst.session is self:
                 self._deleted[cst] = child
                 self._strong[cst] = child
-        new_states = [st for st in self._new if st.obj() is not None]
-        return new_states, list(self._deleted)
+        # _new holds its objects strongly: every state's object is alive
+        return list(self._new), list(self._deleted)
 
     async def _execute_flush(
         self,
@@ -701,25 +807,36 @@ class Session:
         for level in uow.insert_levels(new_states):
             for mapper, states in level:
                 if mapper.m2o_props:
-                    for st in states:
-                        persistence.pull_many_to_one(st, st.obj())
+                    persistence.pull_many_to_one_new(mapper, states)
                 await persistence.insert_group(ctx, mapper, states)
                 if mapper.o2m_props:
-                    for st in states:
-                        persistence.push_one_to_many(st, st.obj(), deleting_ids)
+                    persistence.push_one_to_many_new(mapper, states, deleting_ids)
         # updates (including keys set by the inserts above)
         with paused_gc(len(self._strong)):
             updates = uow.collect_updates(self._strong, deleting_ids)
         if updates:
             await persistence.update_groups(ctx, updates)
-        post = [(st, st.obj()) for st in new_states if st.mapper.post_update_props] + [
+        # mappers of the new rows, so rows of mappers without post_update or
+        # many-to-many relationships are not visited one by one (hot path: W1)
+        new_mappers = set(map(_state_mapper, new_states))
+        post = (
+            [(st, st.obj()) for st in new_states if st.mapper.post_update_props]
+            if any(m.post_update_props for m in new_mappers)
+            else []
+        )
+        post += [
             (st, obj)
             for st, obj in self._strong.items()
             if st.key is not None and id(st) not in deleting_ids and st.mapper.post_update_props
         ]
         if post:
             await persistence.post_updates(ctx, post, nulling=False)
-        touched = [(st, st.obj()) for st in new_states if st.mapper.m2m_props] + [
+        touched = (
+            [(st, st.obj()) for st in new_states if st.mapper.m2m_props]
+            if any(m.m2m_props for m in new_mappers)
+            else []
+        )
+        touched += [
             (st, obj)
             for st, obj in self._strong.items()
             if st.key is not None and st.mapper.m2m_props
@@ -749,27 +866,28 @@ class Session:
         # hot path: benchmarks W1. A row inserted just now has no related rows
         # beyond those the session links to it, so its untouched collections
         # read as empty (RelationshipAttribute checks insert_order).
-        generated = ctx.generated_pk
         new = self._new
-        last_mapper: Mapper | None = None
-        imap: dict[Any, InstanceState] = {}
-        for st in ctx.inserted:
-            obj = st.obj()
-            if st.modified:
-                st.modified = False
-            if st.pending_backrefs is not None:
-                st.pending_backrefs = None
-            d = obj.__dict__
-            mapper = st.mapper
+        for mapper, states in ctx.inserted_groups:
+            # C-level loops over the batch (deque(map(...), 0) runs a map
+            # without building a list)
+            dicts = map(_dict_of, map(_call, states))
             pk_keys = mapper.pk_keys
-            key = d[pk_keys[0]] if mapper.single_pk else tuple([d[k] for k in pk_keys])
-            st.key = key
-            if id(st) in generated:
-                st.db_generated_pk = True
-            if mapper is not last_mapper:
-                last_mapper = mapper
-                imap = self._imap(mapper)
-            imap[key] = st
+            if mapper.single_pk:
+                keys: list[Any] = list(map(itemgetter(pk_keys[0]), dicts))
+            else:
+                keys = list(map(itemgetter(*pk_keys), dicts))  # tuples: 2+ keys
+            deque(map(setattr, states, repeat("key"), keys), 0)
+            # rare: a new object changed before it was added, or with deferred
+            # collection changes
+            if any(map(_modified_of, states)) or any(map(_backrefs_of, states)):
+                for st in states:
+                    if st.modified:
+                        st.modified = False
+                    if st.pending_backrefs is not None:
+                        st.pending_backrefs = None
+            self._imap(mapper).update(zip(keys, states, strict=True))
+        # rollback() resets these keys: the database made them in this transaction
+        self._txn_generated.extend(ctx.generated_groups)
         if len(new) == len(ctx.inserted):
             new.clear()
         else:
@@ -814,8 +932,9 @@ class Session:
         self._failed = error
         if ctx is not None:
             # keys the database generated in the failed transaction no longer exist
+            generated = ctx.generated_ids()
             for st in ctx.inserted:
-                if id(st) in ctx.generated_pk:
+                if id(st) in generated:
                     obj = st.obj()
                     if obj is not None:
                         for k in st.mapper.pk_keys:
@@ -866,6 +985,7 @@ class Session:
         if not (self._txn_inserted or self._txn_deleted or self._txn_updated):
             return
         self._txn_inserted = []
+        self._txn_generated = []
         self._txn_deleted = []
         self._txn_updated = []
 
@@ -874,6 +994,7 @@ class Session:
             st.session = None
         self._txn_deleted.clear()
         self._txn_inserted.clear()
+        self._txn_generated.clear()
         self._txn_updated.clear()
         if self.expire_on_commit:
             for st in self._identity_states():
@@ -903,6 +1024,7 @@ class Session:
         """Undo the session's view of a rolled-back transaction (``updated=None``)
         or savepoint (``updated``: rows written inside it, the only ones expired)."""
         # objects inserted in the transaction become transient again
+        generated = {id(s) for group in self._txn_generated for s in group}
         for st in inserted:
             obj = st.obj()
             self._forget_identity(st)
@@ -911,10 +1033,17 @@ class Session:
             st.committed = None
             st.modified = False
             self._strong.pop(st, None)
-            if obj is not None and st.db_generated_pk:
+            if obj is not None and id(st) in generated:
                 for k in st.mapper.pk_keys:
                     obj.__dict__[k] = None
-            st.db_generated_pk = False
+        if generated and inserted:
+            # a state made transient may be inserted again, with its own key
+            gone = {id(s) for s in inserted}
+            self._txn_generated = [
+                kept
+                for group in self._txn_generated
+                if (kept := [s for s in group if id(s) not in gone])
+            ]
         # pending objects are expunged, as in SQLAlchemy
         for st in list(self._new):
             st.session = None

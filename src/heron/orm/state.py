@@ -184,7 +184,6 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     expired_keys: set[str] | None = None
     # True once its DELETE was flushed
     deleted_flushed: bool
-    db_generated_pk: bool = False
     # relationship key -> list of ("append"|"remove", obj) applied when loaded
     pending_backrefs: dict[str, list[tuple[str, Any]]] | None = None
     # relationship keys a raiseload() option forbids loading

@@ -200,6 +200,22 @@ def _reject_nul(value: Any) -> Any:
     return value
 
 
+def process_column(proc: Processor, values: list[Any]) -> list[Any]:
+    """Apply a bind processor to a column of values: ``list(map(proc, values))``.
+
+    The NUL check (PostgreSQL text's only processor) returns its input
+    unchanged, so a column of plain strings is checked by one C-level join
+    and scan instead of one call per value (hot path: benchmarks W1).
+    """
+    if proc is _reject_nul:
+        try:
+            if "\x00" not in "".join(values):
+                return values
+        except TypeError:  # None or other non-str values: value by value
+            pass
+    return list(map(proc, values))
+
+
 class NulCharacterError(ArgumentError):
     """Internal signal: a NUL character in text; re-raised naming the column."""
 
