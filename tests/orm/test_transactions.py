@@ -378,3 +378,23 @@ async def test_changed_primary_key_is_not_sent_alone(session_factory: Any, sql_l
         verbs = [s.split()[0] for s in sql_log.all_statements]
         assert verbs[0] == "BEGIN" and verbs[-1] == "COMMIT"
     assert await rows(session_factory, User.id) == [(uid + 100,)]
+
+
+async def test_one_row_update_commits_while_a_stream_left_its_transaction_open(
+    session_factory: Any,
+) -> None:
+    # a stream not read to the end keeps the transaction it began on the
+    # session's connection: the UPDATE runs inside it, so commit() must COMMIT
+    await seed_users(session_factory, "alice", "bob")
+    async with session_factory() as session:
+        result = await session.stream_scalars(
+            select(User).order_by(User.id).execution_options(yield_per=1)
+        )
+        async for user in result:
+            user.fullname = "changed"
+            break
+        await session.commit()
+    assert await rows(session_factory, User.name, User.fullname, order_by=User.id) == [
+        ("alice", "changed"),
+        ("bob", "Bob Full"),
+    ]

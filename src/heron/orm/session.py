@@ -631,6 +631,9 @@ class Session:
             or self._txn_open
             or self._explicit
             or isinstance(self.bind, Connection)
+            # a transaction open on the connection (a stream not read to the
+            # end begins one) would take the UPDATE and need a COMMIT
+            or (self._conn is not None and self._conn.in_transaction())
         ):
             return False
         st = next(iter(self._strong))
