@@ -1,0 +1,493 @@
+"""The Session's unit of work: deleting, flushing, and failing cleanly.
+
+Layer 4 (orm). See orm/_session_core.py for how Session is layered.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import deque
+from itertools import repeat
+from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Any
+
+from heron import exc
+from heron._util.gcpause import paused_gc
+from heron.engine.connection import Connection
+from heron.orm import persistence
+from heron.orm import unitofwork as uow
+from heron.orm._session_core import _describe, _SessionCore
+from heron.orm.instrumentation import install_loaded_collection, new_collection
+from heron.orm.loaders import DEFAULT_BATCH, selectin_load
+from heron.orm.mapper import configure_mappers
+from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
+
+if TYPE_CHECKING:
+    pass
+
+
+_state_mapper = attrgetter("mapper")
+_dict_of = attrgetter("__dict__")
+_call = weakref.ref.__call__
+_modified_of = attrgetter("modified")
+_backrefs_of = attrgetter("pending_backrefs")
+
+
+class _SessionFlush(_SessionCore):
+    """delete() and the flush: cascades, deferred loads, statements, bookkeeping."""
+
+    async def delete(self, obj: object) -> None:
+        """Mark ``obj`` for deletion at the next flush.
+
+        Loads what the delete cascades need: collections with ``cascade="delete"``
+        and, for one-to-many relationships without it, the children whose foreign
+        key must be set to NULL (unless ``passive_deletes=True``).
+        """
+        self._enter("delete")
+        try:
+            # hot path: benchmarks W6 (10,000 deletes). A persistent object of
+            # this session needs no checks beyond these.
+            d = getattr(obj, "__dict__", None)
+            st = d.get(STATE_KEY) if d is not None else None
+            if (
+                st is not None
+                and st.session is self
+                and st.key is not None
+                and not st.deleted_flushed
+            ):
+                self._deleted[st] = obj
+                self._strong[st] = obj
+                if st.mapper.delete_props:
+                    cascading = self._defer_delete_loads(st, obj)
+                    if cascading:
+                        seen = {id(obj)}
+                        for prop in cascading:
+                            await self._cascade_delete(st, obj, prop, seen)
+            else:
+                await self._delete(obj, set())
+        finally:
+            self._leave()
+
+    def _defer_delete_loads(self, st: InstanceState, obj: Any) -> list[RelationshipProperty]:
+        """Queue the loads deleting ``obj`` needs; return the loaded relationships
+        whose children the delete cascades to now."""
+        d = obj.__dict__
+        deferred = self._deferred_loads
+        cascading = []
+        for prop in st.mapper.delete_props:
+            if prop.key not in d:
+                if prop.passive_deletes:
+                    continue
+                # loaded just before the flush, for every deleted parent at once:
+                # one IN query per batch (benchmarks W6: 10,000 deletes, not
+                # 10,000 SELECTs); the flush then cascades or sets keys to NULL
+                entry = deferred.get(id(prop))
+                if entry is None:
+                    entry = deferred[id(prop)] = (prop, [])
+                entry[1].append(obj)
+            elif prop.cascade.delete:
+                cascading.append(prop)
+        return cascading
+
+    async def _delete(self, obj: object, seen: set[int]) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        st = instance_state(obj)
+        if st.deleted_flushed:
+            return  # its DELETE was already flushed (it may linger in a loaded collection)
+        if st.key is None:
+            if st.session is self:
+                self._expunge_state(st, obj)
+                return
+            raise exc.InvalidRequestError(
+                f"{_describe(obj)} is not persisted; only objects loaded from or flushed "
+                "to the database can be deleted"
+            )
+        if st.session is None:
+            self._add(obj, set())
+        elif st.session is not self:
+            raise exc.InvalidRequestError(f"{_describe(obj)} belongs to another Session")
+        self._deleted[st] = obj
+        self._strong[st] = obj
+        for prop in self._defer_delete_loads(st, obj):
+            await self._cascade_delete(st, obj, prop, seen)
+
+    async def _cascade_delete(
+        self, st: InstanceState, obj: Any, prop: RelationshipProperty, seen: set[int]
+    ) -> None:
+        """Mark the loaded children of deleted ``obj`` through ``prop`` deleted too."""
+        value = obj.__dict__.get(prop.key)
+        members = (
+            list(value)
+            if prop.uselist and value is not None
+            else ([value] if value is not None else [])
+        )
+        # also children removed from the collection before this delete
+        committed = st.committed or {}
+        old = committed.get(prop.key, NO_VALUE)
+        if old is not NO_VALUE and old is not None:
+            members += list(old) if prop.uselist else [old]
+        for child in members:
+            if child.__dict__.get(STATE_KEY) is not None:
+                await self._delete(child, seen)
+
+    # -- flush -----------------------------------------------------------------
+    async def flush(self) -> None:
+        """Send pending INSERT/UPDATE/DELETE statements in one transaction, without committing."""
+        self._enter("flush")
+        try:
+            await self._flush()
+        finally:
+            self._leave()
+
+    def _has_work(self) -> bool:
+        return bool(self._new or self._deleted or self._strong)
+
+    def _one_row_update(self) -> bool:
+        """True when the next flush is one UPDATE of one row and no transaction is
+        open, so commit() can send it alone: a single statement is atomic by
+        itself, and BEGIN and COMMIT would add two round trips (benchmarks W9:
+        load a row, change it, commit). Nothing else may be pending, and the
+        row's key must not change (that would update children too).
+        """
+        if (
+            len(self._strong) != 1
+            or self._new
+            or self._deleted
+            or self._deferred_loads
+            or self._txn_open
+            or self._explicit
+            or isinstance(self.bind, Connection)
+            # a transaction open on the connection (a stream not read to the
+            # end begins one) would take the UPDATE and need a COMMIT
+            or (self._conn is not None and self._conn.in_transaction())
+        ):
+            return False
+        st = next(iter(self._strong))
+        committed = st.committed
+        mapper = st.mapper
+        return bool(
+            committed
+            and st.key is not None
+            and st.session is self
+            and not st.deleted_flushed
+            and st.pending_backrefs is None
+            and not mapper.post_update_props
+            and mapper.column_key_set.issuperset(committed)
+            and mapper.pk_key_set.isdisjoint(committed)
+        )
+
+    async def _flush(self, autocommit: bool = False) -> None:
+        if self._flushing or not self._has_work():
+            return
+        if not all(m.registry.configured for m in set(map(_state_mapper, self._new))):
+            configure_mappers()
+        self._flushing = True
+        ctx: persistence.FlushContext | None = None
+        try:
+            if self._deferred_loads:
+                await self._load_deferred()
+            new_states, deleting = self._prepare_flush()
+            if not new_states and not deleting and not self._strong:
+                return
+            conn = await self._connection(write=not autocommit)
+            ctx = persistence.FlushContext(conn, conn.dialect)
+            await self._execute_flush(ctx, new_states, deleting)
+        except BaseException as e:
+            if ctx is not None or self._txn_open or self._conn is not None:
+                await self._fail(e, ctx)
+            raise
+        finally:
+            self._flushing = False
+        with paused_gc(len(ctx.inserted) if ctx is not None else 0):
+            self._finalize_flush(ctx)
+
+    async def _load_deferred(self) -> None:
+        # cascading may defer more loads (grandchildren): repeat until none are left
+        while self._deferred_loads:
+            deferred, self._deferred_loads = self._deferred_loads, {}
+            for prop, objs in deferred.values():
+                todo = [
+                    o
+                    for o in objs
+                    if o.__dict__[STATE_KEY] in self._deleted and prop.key not in o.__dict__
+                ]
+                if todo:
+                    # one array parameter carries any number of keys on PostgreSQL
+                    dialect = getattr(self.bind, "dialect", None)
+                    batch = (
+                        10_000
+                        if dialect is not None and dialect.supports_any_array
+                        else DEFAULT_BATCH
+                    )
+                    if (
+                        prop.direction is Direction.ONETOMANY
+                        and prop.uselist
+                        and len(prop.pairs) == 1
+                    ):
+                        await self._load_children_of_deleted(prop, todo, batch)
+                    else:
+                        await selectin_load(self, prop, todo, batch, collect=False)  # type: ignore[arg-type]
+                if prop.cascade.delete:
+                    seen: set[int] = set()
+                    for o in objs:
+                        await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
+
+    async def _load_children_of_deleted(
+        self, prop: RelationshipProperty, parents: list[Any], batch: int
+    ) -> None:
+        """Load a one-to-many collection of parents being deleted, so the flush can
+        set their children's keys to NULL or delete them.
+
+        A lean selectin for the delete path (benchmarks W6: 10,000 deleted parents,
+        most without children): no tuple keys, and a childless parent gets an
+        empty collection without the loaded-collection bookkeeping.
+        """
+        from heron.sql import select
+
+        target = prop.mapper_target
+        assert target is not None
+        ((ref, fk),) = prop.pairs
+        parent_key = prop.parent.column_keys_by_column[id(ref)]
+        child_key = target.column_keys_by_column[id(fk)]
+        # parent key value -> parent; parents sharing a value (a non-key column)
+        # are rare and go to ``more``
+        owners: dict[Any, Any] = {}
+        more: list[tuple[Any, Any]] = []
+        for obj in parents:
+            value = obj.__dict__.get(parent_key)
+            if value is not None:
+                if value in owners:
+                    more.append((value, obj))
+                else:
+                    owners[value] = obj
+        keys = list(owners)
+        found: dict[Any, list[Any]] = {}
+        for i in range(0, len(keys), batch):
+            stmt: Any = select(target.class_).where(fk.in_(keys[i : i + batch]))
+            if prop.order_by:
+                stmt = stmt.order_by(*prop.order_by)
+            for child in await self._load_entities(stmt, target):
+                found.setdefault(child.__dict__.get(child_key), []).append(child)
+        back = prop.back
+        back_key = back.key if back is not None and not back.uselist else None
+        key = prop.key
+        for value, obj in [*owners.items(), *more]:
+            children = found.get(value)
+            d = obj.__dict__
+            if children is None and not d[STATE_KEY].pending_backrefs:
+                d[key] = new_collection(obj, prop)
+                continue
+            install_loaded_collection(obj, prop, list(children or ()))
+            if back_key is not None and children:
+                for child in children:
+                    cd = child.__dict__
+                    if back_key not in cd:
+                        cd[back_key] = obj
+
+    def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
+        # save-update cascade over modified persistent objects whose relationships
+        # changed (pending objects were cascaded by add() and by attribute events)
+        seen: set[int] = set()
+        strong = self._strong
+        # states only (no item tuples): cascading may hold more objects meanwhile
+        for st in list(strong):
+            committed = st.committed
+            if st.key is None or not committed or st.mapper.save_update_keys.isdisjoint(committed):
+                continue
+            obj = strong.get(st)
+            if obj is not None and st.session is self and st not in self._deleted:
+                self._cascade(obj, st, "save_update", seen)
+        deleting_ids = {id(s) for s in self._deleted}
+        for child in uow.orphans(strong, deleting_ids):
+            cst = child.__dict__[STATE_KEY]
+            if cst.key is None:
+                if cst.session is self:
+                    self._expunge_state(cst, child)
+            elif cst.session is self:
+                self._deleted[cst] = child
+                self._strong[cst] = child
+        # _new holds its objects strongly: every state's object is alive
+        return list(self._new), list(self._deleted)
+
+    async def _execute_flush(
+        self,
+        ctx: persistence.FlushContext,
+        new_states: list[InstanceState],
+        deleting: list[InstanceState],
+    ) -> None:
+        deleting_ids = {id(s) for s in deleting}
+        # children of deleted rows lose their keys; persistent parents push keys
+        persistence.null_children_of_deleted(deleting, deleting_ids)
+        strong = self._strong
+        with paused_gc(len(strong)):
+            # a list: pulling and pushing keys can hold more objects
+            for st in list(strong):
+                mapper = st.mapper
+                if st.key is None or not (mapper.m2o_props or mapper.o2m_props):
+                    continue
+                if id(st) in deleting_ids:
+                    continue
+                obj = strong[st]
+                if mapper.m2o_props:
+                    persistence.pull_many_to_one(st, obj)
+                if mapper.o2m_props and not mapper.o2m_keys.isdisjoint(obj.__dict__):
+                    persistence.push_one_to_many(st, obj, deleting_ids)
+        # inserts, level by level: parents before children
+        for level in uow.insert_levels(new_states):
+            for mapper, states in level:
+                if mapper.m2o_props:
+                    persistence.pull_many_to_one_new(mapper, states)
+                await persistence.insert_group(ctx, mapper, states)
+                if mapper.o2m_props:
+                    persistence.push_one_to_many_new(mapper, states, deleting_ids)
+        # updates (including keys set by the inserts above)
+        with paused_gc(len(self._strong)):
+            updates = uow.collect_updates(self._strong, deleting_ids)
+        if updates:
+            await persistence.update_groups(ctx, updates)
+        # mappers of the new rows, so rows of mappers without post_update or
+        # many-to-many relationships are not visited one by one (hot path: W1)
+        new_mappers = set(map(_state_mapper, new_states))
+        post = (
+            [(st, st.obj()) for st in new_states if st.mapper.post_update_props]
+            if any(m.post_update_props for m in new_mappers)
+            else []
+        )
+        post += [
+            (st, obj)
+            for st, obj in self._strong.items()
+            if st.key is not None and id(st) not in deleting_ids and st.mapper.post_update_props
+        ]
+        if post:
+            await persistence.post_updates(ctx, post, nulling=False)
+        touched = (
+            [(st, st.obj()) for st in new_states if st.mapper.m2m_props]
+            if any(m.m2m_props for m in new_mappers)
+            else []
+        )
+        touched += [
+            (st, obj)
+            for st, obj in self._strong.items()
+            if st.key is not None and st.mapper.m2m_props
+        ]
+        if touched:
+            await persistence.association_rows(ctx, touched, deleting)
+        if deleting:
+            live = [s for s in deleting if s.key is not None]
+            with_post = [(s, s.obj()) for s in live if s.mapper.post_update_props]
+            if with_post:
+                await persistence.post_updates(ctx, with_post, nulling=True)
+            await persistence.clear_associations(ctx, live)
+            await persistence.delete_groups(ctx, live)
+
+    def _finalize_flush(self, ctx: persistence.FlushContext | None) -> None:
+        if ctx is None:
+            # nothing was sent: still forget no-op modifications
+            for st in list(self._strong):
+                if st.key is not None and st not in self._deleted:
+                    st.committed = None
+                    st.modified = False
+                    st.pending_backrefs = None
+            self._strong = {
+                s: o for s, o in self._strong.items() if s.key is None or s in self._deleted
+            }
+            return
+        # hot path: benchmarks W1. A row inserted just now has no related rows
+        # beyond those the session links to it, so its untouched collections
+        # read as empty (RelationshipAttribute checks insert_order).
+        new = self._new
+        for mapper, states in ctx.inserted_groups:
+            # C-level loops over the batch (deque(map(...), 0) runs a map
+            # without building a list)
+            dicts = map(_dict_of, map(_call, states))
+            pk_keys = mapper.pk_keys
+            if mapper.single_pk:
+                keys: list[Any] = list(map(itemgetter(pk_keys[0]), dicts))
+            else:
+                keys = list(map(itemgetter(*pk_keys), dicts))  # tuples: 2+ keys
+            deque(map(setattr, states, repeat("key"), keys), 0)
+            # rare: a new object changed before it was added, or with deferred
+            # collection changes
+            if any(map(_modified_of, states)) or any(map(_backrefs_of, states)):
+                for st in states:
+                    if st.modified:
+                        st.modified = False
+                    if st.pending_backrefs is not None:
+                        st.pending_backrefs = None
+            self._imap(mapper).update(zip(keys, states, strict=True))
+        # rollback() resets these keys: the database made them in this transaction
+        self._txn_generated.extend(ctx.generated_groups)
+        if len(new) == len(ctx.inserted):
+            new.clear()
+        else:
+            for st in ctx.inserted:
+                new.pop(st, None)
+        self._txn_inserted.extend(ctx.inserted)
+        # hot path: benchmarks W6 (10,000 deleted rows)
+        txn_deleted = self._txn_deleted
+        deleted = self._deleted
+        last_mapper = None
+        for st in ctx.deleted:
+            st.deleted_flushed = True
+            key = st.key
+            if st.mapper is not last_mapper:
+                last_mapper = st.mapper
+                imap = self._identity.get(last_mapper) or {}
+            if imap.get(key) is st:
+                del imap[key]
+            txn_deleted.append((st, st.obj()))
+        if len(deleted) == len(ctx.deleted):
+            deleted.clear()
+        else:
+            for st in ctx.deleted:
+                deleted.pop(st, None)
+        # everything written is now the committed state; nothing is held strongly.
+        # The persistent objects written (column UPDATEs, all of which come from
+        # _strong, and relationship-only changes) are remembered for a rollback.
+        txn_updated = self._txn_updated
+        for st in self._strong:
+            if st.deleted_flushed:
+                continue
+            if st.key is not None:
+                txn_updated.append(st)
+            st.committed = None
+            st.modified = False
+            if st.pending_backrefs is not None:
+                st.pending_backrefs = None
+        self._strong.clear()
+
+    async def _fail(self, error: BaseException, ctx: persistence.FlushContext | None) -> None:
+        """Roll the transaction back after a failed flush; the session then needs rollback()."""
+        self._failed = error
+        if ctx is not None:
+            # keys the database generated in the failed transaction no longer exist
+            generated = ctx.generated_ids()
+            for st in ctx.inserted:
+                if id(st) in generated:
+                    obj = st.obj()
+                    if obj is not None:
+                        for k in st.mapper.pk_keys:
+                            obj.__dict__[k] = None
+        if self._savepoints and self._txn_open:
+            # inside begin_nested(): only the savepoint is lost, as in SQLAlchemy;
+            # the session refuses work until that savepoint is rolled back
+            # (leaving its block does it) or the whole transaction is
+            sp = self._savepoints[-1]
+            try:
+                await sp._tx.rollback()
+                sp.failed_flush = True
+                return
+            except BaseException:  # the connection is gone: lose the transaction
+                pass
+        try:
+            await self._release(commit=False)
+        except BaseException:
+            self._conn = None
+            self._txn_open = False
+
+    async def _autoflush(self) -> None:
+        if self.autoflush and not self._no_autoflush and self._has_work():
+            await self._flush()
