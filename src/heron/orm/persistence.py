@@ -476,6 +476,7 @@ def _shapes_by_row(
 
 
 _call = weakref.ref.__call__
+_key_of = attrgetter("key")
 _dict_of = attrgetter("__dict__")
 _key_of = attrgetter("key")
 _committed_of = attrgetter("committed")
@@ -603,17 +604,19 @@ async def delete_groups(ctx: FlushContext, states: list[InstanceState]) -> None:
         for mapper, group in level:
             pk_cols = mapper.primary_key
             pk_procs = _bind_procs(dialect, pk_cols)
-            # hot path: benchmarks W6 -- identity-map keys are the key values
             if mapper.single_pk:
-                rows: list[tuple[Any, ...]] = [(st.key,) for st in group]
+                # hot path: benchmarks W6 -- identity-map keys are the key values
+                keys = list(map(_key_of, group))
+                if pk_procs[0] is not None:
+                    keys = list(map(pk_procs[0], keys))
+                plans = bulk.delete_by_key_plans(dialect, mapper.table, pk_cols[0], keys)
             else:
-                rows = [st.key for st in group]
-            if any(pk_procs):
                 rows = [
-                    tuple(p(v) if p else v for v, p in zip(ident, pk_procs, strict=True))
-                    for ident in rows
+                    tuple(p(v) if p else v for v, p in zip(st.key, pk_procs, strict=True))
+                    for st in group
                 ]
-            for plan, expected in bulk.delete_plans(dialect, mapper.table, pk_cols, rows):
+                plans = bulk.delete_plans(dialect, mapper.table, pk_cols, rows)
+            for plan, expected in plans:
                 result = await ctx.run(plan)
                 if result.rowcount != expected:
                     raise exc.StaleDataError(

@@ -259,15 +259,10 @@ def delete_plans(
     rows: Sequence[Sequence[Any]],
 ) -> list[tuple[ExecutionPlan, int]]:
     """Plans deleting rows whose ``key_columns`` equal each tuple in ``rows``."""
+    if len(key_columns) == 1:
+        return delete_by_key_plans(dialect, table, key_columns[0], [r[0] for r in rows])
     tname = _table(dialect, table)
     if dialect.supports_unnest:
-        if len(key_columns) == 1:
-            col = key_columns[0]
-            sql = (
-                f"DELETE FROM {tname} WHERE {_q(dialect, _name(col))} = "
-                f"ANY(${1}::{_array_type(dialect, col)})"
-            )
-            return [(ExecutionPlan(sql, [[r[0] for r in rows]]), len(rows))]
         arrays = [[row[i] for row in rows] for i in range(len(key_columns))]
         casts = ", ".join(f"${i + 1}::{_array_type(dialect, c)}" for i, c in enumerate(key_columns))
         cols = ", ".join(_q(dialect, _name(c)) for c in key_columns)
@@ -275,19 +270,29 @@ def delete_plans(
         return [(ExecutionPlan(sql, arrays), len(rows))]
     out = []
     size = batch_size(dialect, len(key_columns))
-    if len(key_columns) == 1:
-        colname = _q(dialect, _name(key_columns[0]))
-        for chunk in _chunks(rows, size):
-            marks = ", ".join("?" for _ in chunk)
-            sql = f"DELETE FROM {tname} WHERE {colname} IN ({marks})"
-            out.append((ExecutionPlan(sql, [r[0] for r in chunk]), len(chunk)))
-        return out
     cols = ", ".join(_q(dialect, _name(c)) for c in key_columns)
     one = "(" + ", ".join("?" for _ in key_columns) + ")"
     for chunk in _chunks(rows, size):
         values = ", ".join(one for _ in chunk)
         sql = f"DELETE FROM {tname} WHERE ({cols}) IN (VALUES {values})"
         out.append((ExecutionPlan(sql, [v for row in chunk for v in row]), len(chunk)))
+    return out
+
+
+def delete_by_key_plans(
+    dialect: Dialect, table: Table, column: Column[Any], keys: list[Any]
+) -> list[tuple[ExecutionPlan, int]]:
+    """Plans deleting rows whose one key ``column`` is in ``keys`` (bare values)."""
+    tname = _table(dialect, table)
+    name = _q(dialect, _name(column))
+    if dialect.supports_unnest:
+        sql = f"DELETE FROM {tname} WHERE {name} = ANY($1::{_array_type(dialect, column)})"
+        return [(ExecutionPlan(sql, [keys]), len(keys))]
+    out = []
+    for chunk in _chunks(keys, batch_size(dialect, 1)):
+        marks = ", ".join("?" * len(chunk))
+        sql = f"DELETE FROM {tname} WHERE {name} IN ({marks})"
+        out.append((ExecutionPlan(sql, list(chunk)), len(chunk)))
     return out
 
 
