@@ -369,11 +369,16 @@ class _SessionFlush(_SessionCore):
             if any(m.post_update_props for m in new_mappers)
             else []
         )
-        post += [
-            (st, obj)
-            for st, obj in self._strong.items()
-            if st.key is not None and id(st) not in deleting_ids and st.mapper.post_update_props
-        ]
+        # likewise the mappers of the held objects (hot path: W5, W6)
+        held_mappers = set(map(_state_mapper, self._strong))
+        if any(m.post_update_props for m in held_mappers):
+            post += [
+                (st, obj)
+                for st, obj in self._strong.items()
+                if st.key is not None
+                and id(st) not in deleting_ids
+                and st.mapper.post_update_props
+            ]
         if post:
             await persistence.post_updates(ctx, post, nulling=False)
         touched = (
@@ -381,11 +386,12 @@ class _SessionFlush(_SessionCore):
             if any(m.m2m_props for m in new_mappers)
             else []
         )
-        touched += [
-            (st, obj)
-            for st, obj in self._strong.items()
-            if st.key is not None and st.mapper.m2m_props
-        ]
+        if any(m.m2m_props for m in held_mappers):
+            touched += [
+                (st, obj)
+                for st, obj in self._strong.items()
+                if st.key is not None and st.mapper.m2m_props
+            ]
         if touched:
             await persistence.association_rows(ctx, touched, deleting)
         if deleting:
