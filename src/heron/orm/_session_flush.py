@@ -44,7 +44,9 @@ class _SessionFlush(_SessionCore):
         and, for one-to-many relationships without it, the children whose foreign
         key must be set to NULL (unless ``passive_deletes=True``).
         """
-        self._enter("delete")
+        if self._busy is not None or self._failed is not None:
+            self._enter("delete")  # raises, naming the problem
+        self._busy = "delete"
         try:
             # hot path: benchmarks W6 (10,000 deletes). A persistent object of
             # this session needs no checks beyond these.
@@ -67,14 +69,16 @@ class _SessionFlush(_SessionCore):
             else:
                 await self._delete(obj, set())
         finally:
-            self._leave()
+            self._busy = None
 
-    def _defer_delete_loads(self, st: InstanceState, obj: Any) -> list[RelationshipProperty]:
+    def _defer_delete_loads(
+        self, st: InstanceState, obj: Any
+    ) -> list[RelationshipProperty] | None:
         """Queue the loads deleting ``obj`` needs; return the loaded relationships
-        whose children the delete cascades to now."""
+        whose children the delete cascades to now (None: none)."""
         d = obj.__dict__
         deferred = self._deferred_loads
-        cascading = []
+        cascading = None
         for prop in st.mapper.delete_props:
             if prop.key not in d:
                 if prop.passive_deletes:
@@ -87,7 +91,10 @@ class _SessionFlush(_SessionCore):
                     entry = deferred[id(prop)] = (prop, [])
                 entry[1].append(obj)
             elif prop.cascade.delete:
-                cascading.append(prop)
+                if cascading is None:
+                    cascading = [prop]
+                else:
+                    cascading.append(prop)
         return cascading
 
     async def _delete(self, obj: object, seen: set[int]) -> None:
@@ -111,7 +118,7 @@ class _SessionFlush(_SessionCore):
             raise exc.InvalidRequestError(f"{_describe(obj)} belongs to another Session")
         self._deleted[st] = obj
         self._strong[st] = obj
-        for prop in self._defer_delete_loads(st, obj):
+        for prop in self._defer_delete_loads(st, obj) or ():
             await self._cascade_delete(st, obj, prop, seen)
 
     async def _cascade_delete(
