@@ -484,10 +484,13 @@ class _SessionQuery(_SessionFlush):
                 columns.append(objs)
                 keys.append(ent.__name__)
                 offset += len(mapper.table.columns)
+                eager = mapper.has_eager or bool(tree.children)
+                if self.n_plus_one is None and not eager:
+                    continue  # hot path: benchmarks W3, plain select(Entity)
                 live = [o for o in objs if o is not None]
                 if self.n_plus_one is not None and len(live) > 1:
                     self._mark_batch(live)
-                if mapper.has_eager or tree.children:
+                if eager:
                     # joined results are unique already; plain rows can repeat
                     # an instance only through a join the user wrote
                     await apply_eager(self, mapper, live if steps else unique_objects(live), tree)  # type: ignore[arg-type]
