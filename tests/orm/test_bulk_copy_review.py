@@ -1,0 +1,116 @@
+"""Review findings for the COPY bulk-insert path and the reworked insert flush."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.orm.test_bulk_copy import N, Parent, copies, copy_engine  # noqa: F401
+
+from heron import ForeignKey, String, inspect, select
+from heron.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+async def test_default_changed_twice_in_one_transaction_is_noticed(
+    copy_engine: Any,  # noqa: F811
+) -> None:
+    async with Session(copy_engine) as s:
+        conn = await s.connection()
+        await conn.exec_driver_sql("ALTER TABLE copy_parent ALTER COLUMN status SET DEFAULT 'b'")
+        first = [Parent(name="first") for _ in range(N)]
+        s.add_all(first)
+        await s.flush()
+        assert {p.status for p in first} == {"b"}
+        await conn.exec_driver_sql("ALTER TABLE copy_parent ALTER COLUMN status SET DEFAULT 'c'")
+        second = [Parent(name="second") for _ in range(N)]
+        s.add_all(second)
+        await s.flush()
+        stored = (
+            (
+                await conn.exec_driver_sql(
+                    "SELECT DISTINCT status FROM copy_parent WHERE name = 'second'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert stored == ["c"]
+        assert {p.status for p in second} == {"c"}
+
+
+async def test_savepoint_rollback_keeps_application_keys_of_a_copied_batch(
+    copy_engine: Any,  # noqa: F811
+) -> None:
+    mine = [Parent(id=100000 + i, name="mine") for i in range(N)]
+    generated = [Parent(name="gen") for _ in range(N)]
+    async with Session(copy_engine) as s:
+        async with s.begin_nested() as sp:
+            s.add_all(mine + generated)
+            await s.flush()
+            await sp.rollback()
+        assert all(p.id is None for p in generated)
+        assert [p.id for p in mine] == [100000 + i for i in range(N)]
+
+
+async def test_quoted_names_and_schema_go_by_copy(pg_engine: Any, sql_log: Any) -> None:
+    async with pg_engine.begin() as conn:
+        await conn.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS "Copy Other"')
+    try:
+
+        class QBase(DeclarativeBase):
+            pass
+
+        class Quoted(QBase):
+            __tablename__ = "Quoted Table"
+            __table_args__ = {"schema": "Copy Other"}
+
+            id: Mapped[int] = mapped_column(name="Id", primary_key=True)
+            order: Mapped[str] = mapped_column(String(20), name="order")
+            Label: Mapped[str | None] = mapped_column(String(20), name="Label", server_default="x")
+
+        await QBase.metadata.create_all(pg_engine)
+        objs = [Quoted(order=f"o{i}") for i in range(N)]
+        async with Session(pg_engine) as s:
+            s.add_all(objs)
+            await s.commit()
+        async with Session(pg_engine) as s:
+            rows = (await s.execute(select(Quoted).order_by(Quoted.id))).scalars().all()
+            assert [(r.id, r.order, r.Label) for r in rows] == [(o.id, o.order, "x") for o in objs]
+        assert any(q.startswith("COPY") for q in sql_log.statements)
+    finally:
+        async with pg_engine.begin() as conn:
+            await conn.exec_driver_sql('DROP SCHEMA "Copy Other" CASCADE')
+
+
+class EBase(DeclarativeBase):
+    pass
+
+
+class EParent(EBase):
+    __tablename__ = "rv_parent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    kids: Mapped[list[EKid]] = relationship(back_populates="parent")
+
+
+class EKid(EBase):
+    __tablename__ = "rv_kid"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("rv_parent.id"))
+    parent: Mapped[EParent] = relationship(back_populates="kids")
+
+
+async def test_new_child_of_expired_parent_gets_its_key(session_factory: Any) -> None:
+    s = session_factory()
+    async with s:
+        engine = s.bind
+        await EBase.metadata.create_all(engine)
+        p = EParent(name="p")
+        s.add(p)
+        await s.commit()
+        kids = [EKid(parent=p) for _ in range(3)]
+        s.add_all(kids)
+        await s.flush()
+        assert [k.parent_id for k in kids] == [p.id] * 3
+        assert all(inspect(k).persistent for k in kids)
