@@ -333,9 +333,10 @@ def select_by_keys_sql(
 # 200-500 rows, ~0.85x at 1,000 and ~0.45x at 10,000 (docs/orm.md).
 COPY_MIN_ROWS = 200
 
-# A fingerprint of the table's definition: the row versions (xmin) of its
-# columns', their defaults' and its (and its partitions') triggers' catalog
-# rows, and the table's kind, RLS and rules flags (not its pg_class row
+# A fingerprint of the table's definition: the row versions (xmin and ctid:
+# xmin alone repeats when one transaction changes a row twice, e.g. two
+# ALTER ... SET DEFAULT in the session's transaction) of its columns', their
+# defaults' and its (and its partitions') triggers' catalog rows, and the table's kind, RLS and rules flags (not its pg_class row
 # version, which TRUNCATE, VACUUM FULL and CLUSTER change too). Any DDL that
 # could change the COPY decision (a default, a type, a trigger, RLS, a rule)
 # changes it, so a changed fingerprint tells the cached facts are stale.
@@ -343,14 +344,14 @@ COPY_MIN_ROWS = 200
 _DEFINITION_SQL = """(SELECT string_agg(v, ',' ORDER BY v) FROM (
     SELECT relkind::text || relrowsecurity::text || relhasrules::text AS v
       FROM pg_class WHERE oid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_attribute WHERE attrelid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_attrdef WHERE adrelid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_trigger WHERE tgrelid = {oid}{partitions}
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_attribute WHERE attrelid = {oid}
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_attrdef WHERE adrelid = {oid}
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_trigger WHERE tgrelid = {oid}{partitions}
   ) defs)"""
 # the triggers of a partitioned table's partitions (planning this costs, so
 # only partitioned tables pay for it)
 _PARTITION_TRIGGERS_SQL = """
-    UNION ALL SELECT xmin::text FROM pg_trigger
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_trigger
       WHERE {guard}tgrelid IN (SELECT relid FROM pg_partition_tree({oid}) WHERE relid <> {oid})"""
 
 
