@@ -114,3 +114,38 @@ async def test_new_child_of_expired_parent_gets_its_key(session_factory: Any) ->
         await s.flush()
         assert [k.parent_id for k in kids] == [p.id] * 3
         assert all(inspect(k).persistent for k in kids)
+
+
+class SBase(DeclarativeBase):
+    pass
+
+
+class Shaped(SBase):
+    __tablename__ = "rv_shaped"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(10), server_default="new")
+
+
+async def test_failed_flush_resets_generated_keys_of_an_earlier_shape_group(
+    session_factory: Any,
+) -> None:
+    s = session_factory()
+    async with s:
+        await SBase.metadata.create_all(s.bind)
+        ok = [Shaped(name="a") for _ in range(3)]
+        # another shape (status set), whose NOT NULL name fails after the first
+        # shape's rows went in
+        bad = Shaped(name=None, status="s")
+        s.add_all([*ok, bad])
+        try:
+            await s.flush()
+        except Exception:
+            pass
+        else:
+            raise AssertionError("the flush should fail")
+        assert [o.id for o in ok] == [None, None, None]
+        await s.rollback()
+        assert [o.id for o in ok] == [None, None, None]
+        assert all(inspect(o).transient for o in ok)
