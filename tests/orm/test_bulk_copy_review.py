@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import decimal
+import enum
 from typing import Any
 
 from tests.orm.test_bulk_copy import N, Parent, copies, copy_engine  # noqa: F401
 
-from heron import ForeignKey, String, inspect, select
+from heron import JSON, Enum, ForeignKey, Numeric, String, inspect, select
 from heron.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from heron.sql import bulk
 
 
 async def test_default_changed_twice_in_one_transaction_is_noticed(
@@ -149,3 +152,95 @@ async def test_failed_flush_resets_generated_keys_of_an_earlier_shape_group(
         await s.rollback()
         assert [o.id for o in ok] == [None, None, None]
         assert all(inspect(o).transient for o in ok)
+
+
+_counter = iter(range(10**9))
+
+
+class Mood(enum.Enum):
+    HAPPY = "h"
+    SAD = "s"
+
+
+class DBase(DeclarativeBase):
+    pass
+
+
+class Defaulted(DBase):
+    __tablename__ = "rv_defaulted"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(default=lambda: next(_counter))
+    kind: Mapped[str] = mapped_column(String(10), default="k")
+    status: Mapped[str | None] = mapped_column(String(10), server_default="new")
+    mood: Mapped[Mood | None] = mapped_column(Enum(Mood), server_default="HAPPY")
+    amount: Mapped[decimal.Decimal | None] = mapped_column(Numeric(10, 2), server_default="0")
+
+
+async def test_mixed_shapes_and_python_defaults_match_the_insert(
+    pg_engine: Any, sql_log: Any, monkeypatch: Any
+) -> None:
+    await DBase.metadata.create_all(pg_engine)
+
+    def make(base: int) -> list[Defaulted]:
+        out = []
+        for i in range(4 * N):
+            if i % 4 == 0:
+                out.append(Defaulted())
+            elif i % 4 == 1:
+                out.append(Defaulted(status=None, mood=None))
+            elif i % 4 == 2:
+                out.append(Defaulted(id=base + i))
+            else:
+                out.append(Defaulted(id=base + i, status="set", kind="x"))
+        return out
+
+    results = []
+    for base, copy in ((100000, True), (200000, False)):
+        if not copy:
+            monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 10**9)
+        sql_log.clear()
+        objs = make(base)
+        async with Session(pg_engine) as s:
+            s.add_all(objs)
+            await s.flush()
+            assert bool(copies(sql_log, "rv_defaulted")) is copy
+            held = [(o.kind, o.status, o.mood, o.amount) for o in objs]
+            ids = [o.id for o in objs]
+            await s.commit()
+        async with Session(pg_engine) as s:
+            rows = {
+                r.id: (r.kind, r.status, r.mood, r.amount)
+                for r in (await s.execute(select(Defaulted))).scalars().all()
+            }
+        assert [rows[i] for i in ids] == held
+        assert len({o.seq for o in objs}) == len(objs)
+        results.append(held)
+    assert results[0] == results[1]
+
+
+class JBase(DeclarativeBase):
+    pass
+
+
+class JDoc(JBase):
+    __tablename__ = "rv_jdoc"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc: Mapped[Any] = mapped_column(JSON, server_default="{}")
+
+
+async def test_server_default_json_values_are_not_shared_between_copied_rows(
+    pg_engine: Any, sql_log: Any
+) -> None:
+    await JBase.metadata.create_all(pg_engine)
+    objs = [JDoc() for _ in range(N)]
+    async with Session(pg_engine) as s:
+        s.add_all(objs)
+        await s.flush()
+        assert copies(sql_log, "rv_jdoc")
+        assert objs[0].doc == {} and objs[1].doc == {}
+        objs[0].doc["mine"] = 1
+        # each row read back its own value (as RETURNING gives): one object's
+        # dict is not every other object's
+        assert objs[1].doc == {}
