@@ -336,11 +336,12 @@ COPY_MIN_ROWS = 200
 # A fingerprint of the table's definition: the row versions (xmin and ctid:
 # xmin alone repeats when one transaction changes a row twice, e.g. two
 # ALTER ... SET DEFAULT in the session's transaction) of its columns', their
-# defaults' and its (and its partitions') triggers' catalog rows, and the table's kind, RLS and rules flags (not its pg_class row
-# version, which TRUNCATE, VACUUM FULL and CLUSTER change too). Any DDL that
-# could change the COPY decision (a default, a type, a trigger, RLS, a rule)
-# changes it, so a changed fingerprint tells the cached facts are stale.
-# {oid} is an oid expression.
+# defaults' and its (and its partitions') triggers' catalog rows, and the
+# table's kind, RLS and rules flags (not its pg_class row version, which
+# TRUNCATE, VACUUM FULL and CLUSTER change too). Any DDL that could change the
+# COPY decision (a default, a type, a trigger, RLS, a rule) changes it, so a
+# changed fingerprint tells the cached facts are stale. {oid} is an oid
+# expression.
 _DEFINITION_SQL = """(SELECT string_agg(v, ',' ORDER BY v) FROM (
     SELECT relkind::text || relrowsecurity::text || relhasrules::text AS v
       FROM pg_class WHERE oid = {oid}
