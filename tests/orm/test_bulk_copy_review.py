@@ -244,3 +244,27 @@ async def test_server_default_json_values_are_not_shared_between_copied_rows(
         # each row read back its own value (as RETURNING gives): one object's
         # dict is not every other object's
         assert objs[1].doc == {}
+
+
+async def test_renamed_key_sequence_after_the_facts_were_learnt(
+    copy_engine: Any,  # noqa: F811
+    sql_log: Any,
+) -> None:
+    async with Session(copy_engine) as s:
+        s.add_all([Parent(name="before") for _ in range(N)])
+        await s.commit()
+    async with copy_engine.begin() as conn:
+        # the column's default refers to the sequence itself (by oid), so the
+        # INSERT keeps using it under its new name; a new sequence takes the old one
+        await conn.exec_driver_sql("ALTER SEQUENCE copy_parent_id_seq RENAME TO renamed_seq")
+        await conn.exec_driver_sql("CREATE SEQUENCE copy_parent_id_seq START 1")
+    sql_log.clear()
+    parents = [Parent(name="after") for _ in range(N)]
+    async with Session(copy_engine) as s:
+        s.add_all(parents)
+        await s.commit()
+    async with copy_engine.connect() as conn:
+        last = (await conn.exec_driver_sql("SELECT last_value FROM renamed_seq")).scalar()
+    # keys come from the sequence the column's default uses, as for the INSERT
+    assert [p.id for p in parents] == list(range(N + 1, 2 * N + 1))
+    assert last == 2 * N
