@@ -67,8 +67,10 @@ class CopyFacts:
         name: the table's name in the catalog.
         copyable: COPY into it behaves like INSERT (no rules, RLS or INSERT triggers).
         typed: column key -> whether the column exists with exactly heron's type.
-        sequence: the autoincrement column's sequence, when its values come from
-            ``nextval`` of it (serial, or identity BY DEFAULT); else None.
+        sequence: the oid (as text) of the autoincrement column's sequence, when
+            its values come from ``nextval`` of it (serial, or identity BY
+            DEFAULT); else None. By oid, as the column's default refers to it:
+            a renamed sequence is still the one used.
         defaults: column key -> (default expression, column type) for columns
             whose server default is transaction-stable.
     """

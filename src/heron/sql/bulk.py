@@ -377,7 +377,8 @@ def _definition_sql(oid: str, partitioned: bool | None) -> str:
 # triggers, on it or any partition, which COPY would skip or could not
 # honour); per column whether it exists, is not generated and has exactly the
 # type heron binds, its identity kind, its default as PostgreSQL prints it
-# and its declared type; for the autoincrement column ($2) its sequence and
+# and its declared type; for the autoincrement column ($2) its sequence (by
+# oid, as the default names it: a renamed sequence stays the one used) and
 # whether the default is ``nextval`` of that very sequence; and the table's
 # definition fingerprint and whether it is partitioned.
 COPY_FACTS_SQL = f"""\
@@ -389,7 +390,8 @@ SELECT c.oid::int8, n.nspname, c.relname,
                       AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0),
   x.name, coalesce(a.atttypid = to_regtype(x.typ) AND a.attgenerated = '', false),
   a.attidentity::text,
-  pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
+  pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod),
+  s.seq::regclass::oid::text,
   s.seq IS NOT NULL
     AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text),
   {_definition_sql("c.oid", None)}, c.relkind = 'p'
