@@ -489,10 +489,11 @@ class _SessionFlush(_SessionCore):
         """Roll the transaction back after a failed flush; the session then needs rollback()."""
         self._failed = error
         if ctx is not None:
-            # keys the database generated in the failed transaction no longer exist
-            generated = ctx.generated_ids()
-            for st in ctx.inserted:
-                if id(st) in generated:
+            # keys the database generated in the failed transaction no longer
+            # exist (every batch that got keys, including earlier shape groups
+            # of a table whose later group failed, not yet in ctx.inserted)
+            for group in ctx.generated_groups:
+                for st in group:
                     obj = st.obj()
                     if obj is not None:
                         for k in st.mapper.pk_keys:

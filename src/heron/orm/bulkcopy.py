@@ -14,9 +14,14 @@ else answers False and the caller sends the INSERT.
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import re
+import uuid
 import weakref
 from collections import deque
+from copy import deepcopy
 from dataclasses import dataclass
 from itertools import repeat
 from operator import setitem
@@ -62,8 +67,10 @@ class CopyFacts:
         name: the table's name in the catalog.
         copyable: COPY into it behaves like INSERT (no rules, RLS or INSERT triggers).
         typed: column key -> whether the column exists with exactly heron's type.
-        sequence: the autoincrement column's sequence, when its values come from
-            ``nextval`` of it (serial, or identity BY DEFAULT); else None.
+        sequence: the oid (as text) of the autoincrement column's sequence, when
+            its values come from ``nextval`` of it (serial, or identity BY
+            DEFAULT); else None. By oid, as the column's default refers to it:
+            a renamed sequence is still the one used.
         defaults: column key -> (default expression, column type) for columns
             whose server default is transaction-stable.
     """
@@ -217,12 +224,36 @@ async def copy_group(
     if generated:
         assert auto is not None
         deque(map(setitem, dicts, repeat(auto), keys), 0)
-    for k, value in zip(default_keys, reserved, strict=True):
+    for k, raw in zip(default_keys, reserved, strict=True):
         proc = columns[k].type.result_processor(ctx.dialect)
-        if proc is not None:
-            value = proc(value)
-        deque(map(setitem, dicts, repeat(k), repeat(value, count)), 0)
+        value = raw if proc is None else proc(raw)
+        if isinstance(value, _IMMUTABLE):
+            deque(map(setitem, dicts, repeat(k), repeat(value, count)), 0)
+        else:
+            # a mutable value (a JSON dict or list, an array) is read once per
+            # row, as RETURNING would give it: no object shared between rows
+            per_row = (
+                map(deepcopy, repeat(raw, count)) if proc is None else map(proc, repeat(raw, count))
+            )
+            deque(map(setitem, dicts, repeat(k), per_row), 0)
     return True
+
+
+# result values one object may stand for in every row (nothing can change them)
+_IMMUTABLE = (
+    str,
+    int,
+    float,
+    bytes,
+    bool,
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+    enum.Enum,
+    type(None),
+)
 
 
 def _column_name(column: Column[Any]) -> str:

@@ -333,24 +333,26 @@ def select_by_keys_sql(
 # 200-500 rows, ~0.85x at 1,000 and ~0.45x at 10,000 (docs/orm.md).
 COPY_MIN_ROWS = 200
 
-# A fingerprint of the table's definition: the row versions (xmin) of its
-# columns', their defaults' and its (and its partitions') triggers' catalog
-# rows, and the table's kind, RLS and rules flags (not its pg_class row
-# version, which TRUNCATE, VACUUM FULL and CLUSTER change too). Any DDL that
-# could change the COPY decision (a default, a type, a trigger, RLS, a rule)
-# changes it, so a changed fingerprint tells the cached facts are stale.
-# {oid} is an oid expression.
+# A fingerprint of the table's definition: the row versions (xmin and ctid:
+# xmin alone repeats when one transaction changes a row twice, e.g. two
+# ALTER ... SET DEFAULT in the session's transaction) of its columns', their
+# defaults' and its (and its partitions') triggers' catalog rows, and the
+# table's kind, RLS and rules flags (not its pg_class row version, which
+# TRUNCATE, VACUUM FULL and CLUSTER change too). Any DDL that could change the
+# COPY decision (a default, a type, a trigger, RLS, a rule) changes it, so a
+# changed fingerprint tells the cached facts are stale. {oid} is an oid
+# expression.
 _DEFINITION_SQL = """(SELECT string_agg(v, ',' ORDER BY v) FROM (
     SELECT relkind::text || relrowsecurity::text || relhasrules::text AS v
       FROM pg_class WHERE oid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_attribute WHERE attrelid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_attrdef WHERE adrelid = {oid}
-    UNION ALL SELECT xmin::text FROM pg_trigger WHERE tgrelid = {oid}{partitions}
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_attribute WHERE attrelid = {oid}
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_attrdef WHERE adrelid = {oid}
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_trigger WHERE tgrelid = {oid}{partitions}
   ) defs)"""
 # the triggers of a partitioned table's partitions (planning this costs, so
 # only partitioned tables pay for it)
 _PARTITION_TRIGGERS_SQL = """
-    UNION ALL SELECT xmin::text FROM pg_trigger
+    UNION ALL SELECT xmin::text || ctid::text FROM pg_trigger
       WHERE {guard}tgrelid IN (SELECT relid FROM pg_partition_tree({oid}) WHERE relid <> {oid})"""
 
 
@@ -375,7 +377,8 @@ def _definition_sql(oid: str, partitioned: bool | None) -> str:
 # triggers, on it or any partition, which COPY would skip or could not
 # honour); per column whether it exists, is not generated and has exactly the
 # type heron binds, its identity kind, its default as PostgreSQL prints it
-# and its declared type; for the autoincrement column ($2) its sequence and
+# and its declared type; for the autoincrement column ($2) its sequence (by
+# oid, as the default names it: a renamed sequence stays the one used) and
 # whether the default is ``nextval`` of that very sequence; and the table's
 # definition fingerprint and whether it is partitioned.
 COPY_FACTS_SQL = f"""\
@@ -387,7 +390,8 @@ SELECT c.oid::int8, n.nspname, c.relname,
                       AND NOT t.tgisinternal AND (t.tgtype & 4) <> 0),
   x.name, coalesce(a.atttypid = to_regtype(x.typ) AND a.attgenerated = '', false),
   a.attidentity::text,
-  pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), s.seq,
+  pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod),
+  s.seq::regclass::oid::text,
   s.seq IS NOT NULL
     AND pg_get_expr(d.adbin, d.adrelid) = format('nextval(%L::regclass)', s.seq::regclass::text),
   {_definition_sql("c.oid", None)}, c.relkind = 'p'
