@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from heron import select
-from heron.orm import joinedload, selectinload
+from heron.orm import joinedload, lazyload, selectinload
 
 from .models import Address, User
 from .test_loading import emails, seed
@@ -89,3 +89,25 @@ async def test_delete_parent_after_moving_a_loaded_child_keeps_the_child(
             ("ann1@x", ids["cat"]),
             ("cat1@x", ids["cat"]),
         ]
+
+
+@pytest.mark.parametrize("loader", [selectinload, joinedload, lazyload])
+async def test_eager_load_files_a_child_whose_key_changed_in_memory_like_a_lazy_load(
+    session_factory: Any, loader: Any
+) -> None:
+    ids = await seed(session_factory)
+    async with session_factory(autoflush=False) as session:
+        # the child is in the session with an unflushed new key: every strategy
+        # files it by the row the database returned, as a lazy load does
+        addr = (
+            await session.scalars(select(Address).where(Address.email_address == "ann1@x"))
+        ).one()
+        addr.user_id = ids["cat"]
+        ann = (
+            await session.scalars(
+                select(User).where(User.id == ids["ann"]).options(loader(User.addresses))
+            )
+        ).one()
+        if loader is lazyload:
+            await ann.awaitable_attrs.addresses
+        assert emails(ann) == ["ann1@x", "ann2@x"]
