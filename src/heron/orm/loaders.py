@@ -409,8 +409,9 @@ async def _selectin_collection(
             target,
             positions,
             [index[k] for k in child_keys],
-            # an instance already in the session is filed under its in-memory key
-            child_keys,
+            # every instance is filed by the row's key, as joined and lazy loads do
+            # (one already in the session may hold an unflushed new key)
+            None,
             back.key if back is not None and not back.uselist else None,
         )
     else:
