@@ -111,3 +111,30 @@ async def test_eager_load_files_a_child_whose_key_changed_in_memory_like_a_lazy_
         if loader is lazyload:
             await ann.awaitable_attrs.addresses
         assert emails(ann) == ["ann1@x", "ann2@x"]
+
+
+@pytest.mark.parametrize("outer", [selectinload, joinedload])
+async def test_chained_selectin_many_to_one_of_an_expired_child_finds_its_target(
+    session_factory: Any, outer: Any
+) -> None:
+    # ann.addresses stays loaded, so the chained many-to-one reaches an expired
+    # address whose foreign key is not in memory: it must not become None
+    ids = await seed(session_factory)
+    async with session_factory() as session:
+        ann = (
+            await session.scalars(
+                select(User).where(User.id == ids["ann"]).options(selectinload(User.addresses))
+            )
+        ).one()
+        addr = ann.addresses[0]
+        session.expire(addr)
+        again = (
+            await session.scalars(
+                select(User)
+                .where(User.id == ids["ann"])
+                .options(outer(User.addresses).selectinload(Address.user))
+            )
+        ).one()
+        assert again is ann
+        assert addr.user is ann
+        assert addr.email_address == "ann1@x"
