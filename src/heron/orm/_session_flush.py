@@ -135,7 +135,14 @@ class _SessionFlush(_SessionCore):
         committed = st.committed or {}
         old = committed.get(prop.key, NO_VALUE)
         if old is not NO_VALUE and old is not None:
-            members += list(old) if prop.uselist else [old]
+            back = prop.back
+            back_key = back.key if back is not None and not back.uselist else None
+            for child in list(old) if prop.uselist else [old]:
+                if back_key is not None and child is not None:
+                    holder = child.__dict__.get(back_key)
+                    if holder is not None and holder is not obj:
+                        continue  # moved to another parent: not this delete's to cascade
+                members.append(child)
         for child in members:
             if child.__dict__.get(STATE_KEY) is not None:
                 await self._delete(child, seen)

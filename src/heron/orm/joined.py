@@ -68,9 +68,8 @@ def plan_joined(
     if not top:
         return stmt, []
     parent_from: Any = mapper.table
-    wrap = (stmt._limit is not None or stmt._offset is not None) and any(
-        p.uselist for p, _, _ in top
-    )
+    # a collection joined at any depth multiplies the rows
+    wrap = (stmt._limit is not None or stmt._offset is not None) and _joins_a_collection(top, ())
     if wrap and len(stmt._raw_columns) == 1:
         # LIMIT/OFFSET must count parents: select them in a subquery first
         subq = stmt.subquery(f"{mapper.table.name}_anon")
@@ -128,6 +127,21 @@ def plan_joined(
 
     walk(mapper, parent_from, top, -1, ())
     return stmt, steps
+
+
+def _joins_a_collection(choices: list[Any], path: tuple[int, ...]) -> bool:
+    """Whether the joins ``plan_joined`` makes for ``choices`` include a collection."""
+    for prop, _, sub in choices:
+        if id(prop) in path and sub is None:
+            continue  # not joined (see ``walk``)
+        if prop.uselist:
+            return True
+        target = prop.mapper_target
+        if target is not None and _joins_a_collection(
+            _joined_choices(target, sub), (*path, id(prop))
+        ):
+            return True
+    return False
 
 
 def _translate(from_: Any, clause: Any) -> Any:

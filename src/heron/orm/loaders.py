@@ -283,6 +283,7 @@ async def _selectin_many_to_one(
     target = prop.mapper_target
     assert target is not None
     fk_keys = [prop.parent.column_keys_by_column[id(fk)] for _, fk in prop.pairs]
+    await _load_expired_keys(session, prop.parent, todo, fk_keys, batch)
     pk = list(target.primary_key)
     if len(prop.pairs) == 1 and len(pk) == 1 and prop.pairs[0][0] is pk[0]:
         # the foreign key is the target's whole primary key: its value is the identity key
@@ -317,6 +318,25 @@ async def _selectin_many_to_one(
             ident = prop._target_identity(vals)
             value = session._identity_lookup(target, ident) if ident is not None else None
         d[prop.key] = value
+
+
+async def _load_expired_keys(
+    session: Session, parent: Mapper, objs: list[Any], fk_keys: list[str], batch: int
+) -> None:
+    """Reload expired objects whose foreign key is not in memory (reached through a
+    collection that stayed loaded); a missing key would read as NULL."""
+    keys = []
+    for obj in objs:
+        d = obj.__dict__
+        st = d.get(STATE_KEY)
+        if st is None or st.key is None or st.expired_keys is None:
+            continue
+        if any(k not in d for k in fk_keys):
+            keys.append((st.key,) if parent.single_pk else tuple(st.key))
+    pk = list(parent.primary_key)
+    for i in range(0, len(keys), batch):
+        # the loader fills the unloaded attributes of identity-mapped instances
+        await session._load_by_keys(parent, pk, keys[i : i + batch])
 
 
 async def _selectin_many_to_one_by_key(
@@ -409,8 +429,9 @@ async def _selectin_collection(
             target,
             positions,
             [index[k] for k in child_keys],
-            # an instance already in the session is filed under its in-memory key
-            child_keys,
+            # every instance is filed by the row's key, as joined and lazy loads do
+            # (one already in the session may hold an unflushed new key)
+            None,
             back.key if back is not None and not back.uselist else None,
         )
     else:
