@@ -21,9 +21,8 @@ from heron.orm.instrumentation import (
     install_collections,
 )
 from heron.orm.loaders import LoadTree
-from heron.orm.loading import _namespace, _parts, entity_positions
+from heron.orm.loading import _namespace, _parts, entity_positions, new_state_source
 from heron.orm.relationships import Direction, RelationshipProperty
-from heron.orm.state import STATE_KEY
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -288,16 +287,7 @@ def fold(rows, session, overwrite, added):
                 obj = new(cls)
                 d = obj.__dict__
 {parent["stores"]}
-                st = new_ref(State, obj, gone)
-                st.insert_order = 0
-                st.committed = None
-                st.modified = False
-                st.deleted_flushed = False
-                st.mapper = mapper
-                st.key = key
-                st.session = session
-                d[{STATE_KEY!r}] = st
-                identity[key] = st
+{new_state_source(" " * 16, "mapper", "identity")}
             append(obj)
             od = obj.__dict__
             pst = od.get(STATE_KEY)
@@ -388,16 +378,7 @@ else:
         obj = new(ccls{j})
         d = obj.__dict__
 {child["stores"]}
-        st = new_ref(State, obj, gone)
-        st.insert_order = 0
-        st.committed = None
-        st.modified = False
-        st.deleted_flushed = False
-        st.mapper = cmapper{j}
-        st.key = key
-        st.session = session
-        d[{STATE_KEY!r}] = st
-        cid{j}[key] = st
+{new_state_source(" " * 8, f"cmapper{j}", f"cid{j}")}
         if coll is not None:
             {file_new}{set_back}{keep}{own}"""
 

@@ -107,22 +107,32 @@ _ROW = """
         obj = new(cls)
         d = obj.__dict__
 {stores}
-        st = new_ref(State, obj, gone)
-        st.insert_order = 0
-        st.committed = None
-        st.modified = False
-        st.deleted_flushed = False
-        st.mapper = mapper
-        st.key = key
-        st.session = session
-        d[{state_key!r}] = st
-        identity[key] = st
+{new_state}
 {on_new}"""
+
+
+def new_state_source(indent: str, mapper: str, identity: str) -> str:
+    """Generated source that gives the new instance ``obj`` (``__dict__`` ``d``,
+    identity-map key ``key``) its state and files it in ``identity``: every
+    slot set, so no read falls back to ``InstanceState.__getattr__``."""
+    lines = [
+        "st = new_ref(State, obj, gone)",
+        "st.insert_order = 0",
+        "st.committed = None",
+        "st.modified = False",
+        "st.deleted_flushed = False",
+        f"st.mapper = {mapper}",
+        "st.key = key",
+        "st.session = session",
+        f"d[{STATE_KEY!r}] = st",
+        f"{identity}[key] = st",
+    ]
+    return "\n".join(indent + line for line in lines)
 
 
 def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader:
     row = _ROW.format(
-        state_key=STATE_KEY,
+        new_state=new_state_source(" " * 8, "mapper", "identity"),
         on_null="            append(None)\n            continue",
         on_existing="                append(obj)",
         on_new="        append(obj)",
@@ -195,7 +205,7 @@ def _generate_group(
     if back_key is not None:
         on_new += f"\n            d[{back_key!r}] = coll._owner"
     row = _ROW.format(
-        state_key=STATE_KEY,
+        new_state=new_state_source(" " * 8, "mapper", "identity"),
         on_null="            continue",
         on_existing=on_existing,
         on_new=on_new,
