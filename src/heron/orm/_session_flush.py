@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from itertools import chain, repeat
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +17,9 @@ from heron.engine.connection import Connection
 from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm._session_core import _describe, _SessionCore
-from heron.orm.instrumentation import InstrumentedList, install_loaded_collection
 from heron.orm.loaders import DEFAULT_BATCH, selectin_load
 from heron.orm.mapper import configure_mappers
-from heron.orm.relationships import Direction, RelationshipProperty
+from heron.orm.relationships import RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
 
 if TYPE_CHECKING:
@@ -236,83 +235,11 @@ class _SessionFlush(_SessionCore):
                         if dialect is not None and dialect.supports_any_array
                         else DEFAULT_BATCH
                     )
-                    if (
-                        prop.direction is Direction.ONETOMANY
-                        and prop.uselist
-                        and len(prop.pairs) == 1
-                    ):
-                        await self._load_children_of_deleted(prop, todo, batch)
-                    else:
-                        await selectin_load(self, prop, todo, batch, collect=False)  # type: ignore[arg-type]
+                    await selectin_load(self, prop, todo, batch, collect=False)  # type: ignore[arg-type]
                 if prop.cascade.delete:
                     seen: set[int] = set()
                     for o in objs:
                         await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
-
-    async def _load_children_of_deleted(
-        self, prop: RelationshipProperty, parents: list[Any], batch: int
-    ) -> None:
-        """Load a one-to-many collection of parents being deleted, so the flush can
-        set their children's keys to NULL or delete them.
-
-        A lean selectin for the delete path (benchmarks W6: 10,000 deleted parents,
-        most without children): no tuple keys, and a childless parent gets an
-        empty collection without the loaded-collection bookkeeping.
-        """
-        from heron.sql import select
-
-        target = prop.mapper_target
-        assert target is not None
-        ((ref, fk),) = prop.pairs
-        parent_key = prop.parent.column_keys_by_column[id(ref)]
-        child_key = target.column_keys_by_column[id(fk)]
-        # parent key value -> parent; parents sharing a value (a non-key column)
-        # are rare and go to ``more``
-        owners: dict[Any, Any] = {}
-        more: list[tuple[Any, Any]] = []
-        for obj in parents:
-            value = obj.__dict__.get(parent_key)
-            if value is not None:
-                if value in owners:
-                    more.append((value, obj))
-                else:
-                    owners[value] = obj
-        keys = list(owners)
-        found: dict[Any, list[Any]] = {}
-        for i in range(0, len(keys), batch):
-            stmt: Any = select(target.class_).where(fk.in_(keys[i : i + batch]))
-            if prop.order_by:
-                stmt = stmt.order_by(*prop.order_by)
-            for child in await self._load_entities(stmt, target):
-                found.setdefault(child.__dict__.get(child_key), []).append(child)
-        back = prop.back
-        back_key = back.key if back is not None and not back.uselist else None
-        key = prop.key
-        new_list = list.__new__
-        with paused_gc(len(owners)):
-            for value, obj in chain(owners.items(), more):
-                children = found.get(value)
-                d = obj.__dict__
-                if children is None and not d[STATE_KEY].pending_backrefs:
-                    # known empty (hot path: benchmarks W6, 10,000 childless parents)
-                    coll = new_list(InstrumentedList)
-                    coll._owner = obj
-                    coll._prop = prop
-                    d[key] = coll
-                    continue
-                self._install_children(obj, prop, children or [], back_key)
-
-    @staticmethod
-    def _install_children(
-        obj: Any, prop: RelationshipProperty, children: list[Any], back_key: str | None
-    ) -> None:
-        """Install a deleted parent's loaded children and their back-references."""
-        install_loaded_collection(obj, prop, list(children))
-        if back_key is not None:
-            for child in children:
-                cd = child.__dict__
-                if back_key not in cd:
-                    cd[back_key] = obj
 
     def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
         # save-update cascade over modified persistent objects whose relationships
