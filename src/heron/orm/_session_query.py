@@ -317,7 +317,7 @@ class _SessionQuery(_SessionFlush):
         from heron.sql import and_, or_, select
 
         if len(cols) == 1:
-            cond = _in_values(cols[0], keys if bare else [k[0] for k in keys])
+            cond = cols[0].in_(keys if bare else [k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(cols, k, strict=True)]) for k in keys])
         stmt: Any = select(mapper.class_).where(cond)
@@ -356,7 +356,7 @@ class _SessionQuery(_SessionFlush):
         sec_cols = [sec for _, sec in prop.secondary_pairs]
         on = and_(*[ref == sec_col for ref, sec_col in prop.secondary_target_pairs])
         if len(sec_cols) == 1:
-            cond = _in_values(sec_cols[0], keys if bare else [k[0] for k in keys])
+            cond = sec_cols[0].in_(keys if bare else [k[0] for k in keys])
         else:
             cond = or_(*[and_(*[c == v for c, v in zip(sec_cols, k, strict=True)]) for k in keys])
         stmt = select(*sec_cols, target.class_).join(prop.secondary, on).where(cond)
@@ -622,14 +622,6 @@ class _SessionQuery(_SessionFlush):
                     None if value is None else await self._merge(value, memo, load),
                 )
         return target
-
-
-def _in_values(col: Any, values: list[Any]) -> Any:
-    """``col IN (values)`` for key values read from rows: one expanding parameter,
-    without checking each value for SQL expressions as ``in_([...])`` must."""
-    from heron.sql.elements import BindParameter
-
-    return col.in_(BindParameter(col.key, values, col.type, expanding=True))
 
 
 # primary-key values get() takes as they are (anything else goes through _normalise_ident)
