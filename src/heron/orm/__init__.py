@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from heron._util.gcpause import configure_gc
 from heron.orm.decl import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 from heron.orm.instrumentation import InstrumentedList
 from heron.orm.loaders import Load, joinedload, lazyload, noload, raiseload, selectinload
@@ -21,6 +22,7 @@ __all__ = [
     "MappedColumn",
     "Mapper",
     "Session",
+    "configure_gc",
     "configure_mappers",
     "joinedload",
     "lazyload",
