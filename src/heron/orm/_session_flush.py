@@ -294,9 +294,9 @@ class _SessionFlush(_SessionCore):
             for mapper, states in level:
                 if mapper.m2o_props:
                     persistence.pull_many_to_one_new(mapper, states)
-                await persistence.insert_group(ctx, mapper, states)
+                objs, dicts = await persistence.insert_group(ctx, mapper, states)
                 if mapper.o2m_props:
-                    persistence.push_one_to_many_new(mapper, states, deleting_ids)
+                    persistence.push_one_to_many_new(mapper, states, deleting_ids, objs, dicts)
         # updates (including keys set by the inserts above)
         with paused_gc(len(self._strong)):
             updates = uow.collect_updates(self._strong, deleting_ids)

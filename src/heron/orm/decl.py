@@ -13,6 +13,7 @@ import inspect
 import sys
 import types
 import typing
+from keyword import iskeyword
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, overload
 
 from heron import exc
@@ -293,7 +294,7 @@ class DeclarativeBase:
             )
         _map_class(cls)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, /, **kwargs: Any) -> None:
         mapper = type(self).__mapper__
         if mapper.registry.configured is False:
             mapper.registry.configure()
@@ -422,23 +423,78 @@ def _map_class(cls: Any) -> None:
 def _class_init(mapper: Mapper) -> Any:
     """``DeclarativeBase.__init__`` for one mapped class, its lookups bound once.
 
-    Hot path: benchmarks W1 (10,000 constructions): a new object given only
-    column values takes them in one update; anything else takes the general
-    ``__init__``. Installed only where the class would inherit that one.
+    Hot path: benchmarks W1/W2 (10,000 constructions). The column and
+    relationship keys are keyword-only parameters, so Python matches them
+    without building a kwargs dict; on a new object column values go
+    straight into its ``__dict__`` and relationships through their
+    attributes, after the columns (a column store fires no event, so the
+    order is not observable). Anything else (unknown names, an object that already has a
+    state, mappers not configured yet) takes the general ``__init__``.
+    Installed only where the class would inherit that one.
     """
+    general = DeclarativeBase.__init__
+    keys = sorted(mapper.column_key_set)
+    # relationships declared on the class (a backref added later arrives in **rest)
+    rel_keys = [k for k in mapper.relationships if k not in mapper.column_key_set]
+    names = [*keys, *rel_keys]
+    if not all(k.isidentifier() and not iskeyword(k) and not k.startswith("_heron") for k in names):
+        init = _kwargs_init(mapper, general)
+    else:
+        params = "".join(f"{k}=_heron_unset, " for k in names)
+        given = ", ".join(f"({k!r}, {k})" for k in names)
+        stores = "".join(
+            f"    if {k} is not _heron_unset:\n        _heron_d[{k!r}] = {k}\n" for k in keys
+        )
+        # relationships through their attributes, after the columns (they fire events)
+        stores += "".join(
+            f"    if {k} is not _heron_unset:\n        _heron_self.{k} = {k}\n" for k in rel_keys
+        )
+        src = (
+            f"def __init__(_heron_self, *, {params}**_heron_rest):\n"
+            "    _heron_d = _heron_self.__dict__\n"
+            "    if (_heron_rest or not _heron_registry.configured\n"
+            "            or _heron_state_key in _heron_d):\n"
+            f"        _heron_general(_heron_self, **_heron_given(({given},), _heron_rest))\n"
+            "        return\n"
+            f"{stores}"
+        )
+        ns: dict[str, Any] = {
+            "_heron_unset": _UNSET,
+            "_heron_registry": mapper.registry,
+            "_heron_state_key": STATE_KEY,
+            "_heron_general": general,
+            "_heron_given": _given_kwargs,
+        }
+        exec(compile(src, f"<heron __init__ {mapper.class_.__name__}>", "exec"), ns)
+        init = ns["__init__"]
+    init.__doc__ = general.__doc__
+    init.__qualname__ = f"{mapper.class_.__qualname__}.__init__"
+    return init
+
+
+# default of the generated __init__'s parameters: "not given"
+_UNSET: Any = object()
+
+
+def _given_kwargs(pairs: tuple[tuple[str, Any], ...], rest: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments a generated ``__init__`` was called with."""
+    kwargs = {k: v for k, v in pairs if v is not _UNSET}
+    kwargs.update(rest)
+    return kwargs
+
+
+def _kwargs_init(mapper: Mapper, general: Any) -> Any:
+    """The ``**kwargs`` form, for column keys that cannot be parameter names."""
     columns = mapper.column_key_set
     registry = mapper.registry
-    general = DeclarativeBase.__init__
 
-    def __init__(self: Any, **kwargs: Any) -> None:
+    def __init__(self: Any, /, **kwargs: Any) -> None:
         d = self.__dict__
         if registry.configured and STATE_KEY not in d and columns.issuperset(kwargs):
             d.update(kwargs)
             return
         general(self, **kwargs)
 
-    __init__.__doc__ = general.__doc__
-    __init__.__qualname__ = f"{mapper.class_.__qualname__}.__init__"
     return __init__
 
 

@@ -53,9 +53,19 @@ def loader_for(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoade
     return loader
 
 
-def _parts(mapper: Mapper, positions: Sequence[tuple[str, int]], indent: str) -> dict[str, str]:
-    """Source fragments shared by the generated loaders: key, NULL test, stores, values."""
+def _parts(
+    mapper: Mapper,
+    positions: Sequence[tuple[str, int]],
+    indent: str,
+    locals_by_index: dict[int, str] | None = None,
+) -> dict[str, str]:
+    """Source fragments shared by the generated loaders: key, NULL test, stores, values.
+
+    ``locals_by_index`` names locals that already hold a row value (stored
+    from the local instead of reading the row again).
+    """
     index = dict(positions)
+    held = locals_by_index or {}
     pk_idx = [index[k] for k in mapper.pk_keys]
     if len(pk_idx) == 1:
         # the identity-map key of a single-column primary key is the bare value
@@ -69,7 +79,7 @@ def _parts(mapper: Mapper, positions: Sequence[tuple[str, int]], indent: str) ->
         "null": null_check,
         # the key's own column is stored from the local ``key`` (one row read less)
         "stores": "\n".join(
-            f"{indent}d[{k!r}] = " + ("key" if [i] == pk_idx else f"row[{i}]")
+            f"{indent}d[{k!r}] = " + ("key" if [i] == pk_idx else held.get(i, f"row[{i}]"))
             for k, i in positions
         ),
         "values": ", ".join(f"{k!r}: row[{i}]" for k, i in positions),
@@ -106,7 +116,7 @@ _ROW = """
                 continue
         obj = new(cls)
         d = obj.__dict__
-{stores}
+{prelude}{stores}
 {new_state}
 {on_new}"""
 
@@ -136,6 +146,7 @@ def _generate(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoader
         on_null="            append(None)\n            continue",
         on_existing="                append(obj)",
         on_new="        append(obj)",
+        prelude="",
         **_parts(mapper, positions, " " * 8),
     )
     src = f"""
@@ -194,13 +205,18 @@ def _generate_group(
     back_key: str | None,
 ) -> GroupLoader:
     group = _tuple_src([f"row[{i}]" for i in group_idx])
+    # a one-column group key that is also stored is read from the row once
+    held: dict[int, str] = {}
+    if len(group_idx) == 1 and group_idx[0] in dict(positions).values():
+        held[group_idx[0]] = "group"
     if existing_keys is None:
         existing_group = group
     else:
         existing_group = _tuple_src([f"od.get({k!r})" for k in existing_keys])
     on_existing = "                od = obj.__dict__\n" if existing_keys is not None else ""
     on_existing += f"                add_existing(get({existing_group}), obj, {back_key!r})"
-    on_new = f"        coll = get({group})\n        if coll is not None:\n"
+    on_new = "        coll = get(group)\n" if held else f"        coll = get({group})\n"
+    on_new += "        if coll is not None:\n"
     on_new += "            lappend(coll, obj)"
     if back_key is not None:
         on_new += f"\n            d[{back_key!r}] = coll._owner"
@@ -209,7 +225,8 @@ def _generate_group(
         on_null="            continue",
         on_existing=on_existing,
         on_new=on_new,
-        **_parts(mapper, positions, " " * 8),
+        prelude=f"        group = {group}\n" if held else "",
+        **_parts(mapper, positions, " " * 8, held),
     )
     src = f"""
 def load(rows, session, overwrite, colls):

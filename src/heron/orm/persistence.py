@@ -226,7 +226,13 @@ def push_one_to_many(state: InstanceState, obj: Any, deleting: set[int]) -> None
             _null_foreign_key(prop, child, cst)
 
 
-def push_one_to_many_new(mapper: Mapper, states: list[InstanceState], deleting: set[int]) -> None:
+def push_one_to_many_new(
+    mapper: Mapper,
+    states: list[InstanceState],
+    deleting: set[int],
+    objs: list[Any],
+    dicts: list[dict[str, Any]],
+) -> None:
     """``push_one_to_many`` for each of a batch of rows just INSERTed.
 
     For a new row it can only find work for a member that is persistent or
@@ -234,10 +240,9 @@ def push_one_to_many_new(mapper: Mapper, states: list[InstanceState], deleting: 
     itself before its own INSERT). When every member of every collection of
     the batch is a new object pointing back, there is nothing to do; that is
     checked at C speed over the whole batch (hot path: benchmarks W2), and
-    anything else takes the row-by-row path.
+    anything else takes the row-by-row path. ``objs`` and ``dicts`` are the
+    rows' objects and ``__dict__``s, as ``insert_group`` returned them.
     """
-    objs = list(map(_call, states))
-    dicts = list(map(_dict_of, objs))
     if not any(sum(map(_has, dicts, repeat(k))) for k in mapper.o2m_keys):
         return  # no row holds a collection (hot path: benchmarks W1)
     if _nothing_to_push(mapper, states, objs, dicts):
@@ -340,12 +345,18 @@ def _null_children(
 # -- statements -------------------------------------------------------------------
 
 
-async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceState]) -> None:
-    """INSERT one table's new rows (one level), fetching generated keys and server defaults."""
+async def insert_group(
+    ctx: FlushContext, mapper: Mapper, states: list[InstanceState]
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """INSERT one table's new rows (one level), fetching generated keys and server defaults.
+
+    Returns the rows' objects and their ``__dict__``s, in ``states`` order,
+    for the steps after the INSERT (no second pass to gather them).
+    """
     # hot path: benchmarks W1 (insert 10,000 objects). Work is per column
     # where it can be (C-speed list operations), per row only where it must.
     if not states:
-        return
+        return [], []
     dialect = ctx.dialect
     objs = list(map(_call, states))
     dicts_all = list(map(_dict_of, objs))
@@ -445,6 +456,7 @@ async def insert_group(ctx: FlushContext, mapper: Mapper, states: list[InstanceS
                 d.update(zip(ret_keys, row, strict=True))
     ctx.inserted.extend(states)
     ctx.inserted_groups.append((mapper, states))
+    return objs, dicts_all
 
 
 def _shapes_by_row(
