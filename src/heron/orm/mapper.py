@@ -139,6 +139,7 @@ class Mapper:
         self.save_update_props: list[RelationshipProperty] = []
         self.save_update_keys: frozenset[str] = frozenset()
         self.o2m_keys: frozenset[str] = frozenset()
+        self.sync_keys: frozenset[str] = frozenset()
         self.relationship_keys: frozenset[str] = frozenset()
         self.delete_props: list[RelationshipProperty] = []
         self.nulling_props: list[RelationshipProperty] = []
@@ -181,6 +182,8 @@ class Mapper:
         self.save_update_props = [p for p in self.rel_list if p.cascade.save_update]
         self.save_update_keys = frozenset(p.key for p in self.save_update_props)
         self.o2m_keys = frozenset(p.key for p in self.o2m_props)
+        # relationships whose loaded value a flush may copy keys along
+        self.sync_keys = frozenset(p.key for p in self.m2o_props) | self.o2m_keys
         self.relationship_keys = frozenset(self.relationships)
         # what delete() must follow: delete cascades, and one-to-many children
         # whose keys become NULL (unless the database does it: passive_deletes)

@@ -275,15 +275,29 @@ def collect_updates(
     """Persistent objects with changed columns, grouped by (mapper, changed keys).
 
     One pass over the session's modified objects, building only a key tuple
-    per changed object (benchmarks W5: 10,000 dirty rows).
+    per changed object (benchmarks W5: 10,000 dirty rows); ``changed_keys``
+    is inlined here (a call per object measured as a fifth of the pass).
     """
     groups: dict[tuple[Mapper, tuple[str, ...]], list[Any]] = {}
     for st, obj in strong.items():
-        if not st.committed or st.key is None or id(st) in skip:
+        committed = st.committed
+        if not committed or st.key is None or (skip and id(st) in skip):
             continue
-        keys = changed_keys(st, obj)
-        if keys is not None:
-            group_key = (st.mapper, keys)
+        mapper = st.mapper
+        colset = mapper.column_key_set
+        d = obj.__dict__
+        keys: tuple[str, ...] = ()
+        for key, old in committed.items():
+            if key not in colset:
+                continue
+            new = d.get(key, NO_VALUE)
+            if new is NO_VALUE:
+                continue
+            if old is not NO_VALUE and (old is new or (type(old) is type(new) and old == new)):
+                continue
+            keys += (key,)
+        if keys:
+            group_key = (mapper, keys)
             members = groups.get(group_key)
             if members is None:
                 groups[group_key] = [obj]
