@@ -274,6 +274,28 @@ async def test_foreign_keys_filled_from_related_objects_on_update(session_factor
     assert await rows(session_factory, Post.author_id) == [(b_id,)]
 
 
+async def test_keys_are_copied_for_kept_rows_while_other_rows_are_deleted(
+    session_factory: Any,
+) -> None:
+    # one flush: a post moves to another author while an unrelated user is deleted
+    a_id, b_id, c_id = await seed_users(session_factory, "a", "b", "c")
+    async with session_factory() as session:
+        a = await session.get(User, a_id)
+        session.add(Post(title="p", author=a))
+        await session.commit()
+    async with session_factory() as session:
+        post = (await session.scalars(select(Post))).one()
+        await session.refresh(post, ["author"])
+        b = await session.get(User, b_id)
+        c = await session.get(User, c_id)
+        post.author = b
+        await session.delete(c)  # its collections load in the commit's flush: no autoflush first
+        await session.commit()
+        assert post.author_id == b_id
+    assert await rows(session_factory, Post.author_id) == [(b_id,)]
+    assert await rows(session_factory, User.id) == [(a_id,), (b_id,)]
+
+
 async def test_orm_update_then_flush_does_not_resend_synchronized_values(
     session_factory: Any, sql_log: Any
 ) -> None:

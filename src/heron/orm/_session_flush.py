@@ -8,7 +8,7 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from itertools import compress, repeat
-from operator import attrgetter, itemgetter, not_
+from operator import and_, attrgetter, itemgetter, not_
 from typing import TYPE_CHECKING, Any
 
 from heron import exc
@@ -292,21 +292,19 @@ class _SessionFlush(_SessionCore):
         deleting_ids = {id(s) for s in deleting}
         # children of deleted rows lose their keys; persistent parents push keys
         persistence.null_children_of_deleted(deleting, deleting_ids)
-        # only rows holding a loaded relationship can have keys to copy: found
-        # at C speed first (hot path: benchmarks W5/W6, 10,000 held rows, none)
+        # only rows not being deleted that hold a loaded relationship can have
+        # keys to copy: found at C speed first (hot path: benchmarks W5/W6,
+        # 10,000 held rows, none of them such)
         strong = self._strong
         sync_keys = frozenset().union(*[m.sync_keys for m in set(map(_state_mapper, strong))])
-        # a list: pulling and pushing keys can hold more objects
-        syncing: list[tuple[InstanceState, Any]] = (
-            list(
-                compress(
-                    strong.items(),
-                    map(not_, map(sync_keys.isdisjoint, map(_dict_of, strong.values()))),
-                )
-            )
-            if sync_keys
-            else []
-        )
+        syncing: list[tuple[InstanceState, Any]] = []
+        if sync_keys:
+            holding: Any = map(not_, map(sync_keys.isdisjoint, map(_dict_of, strong.values())))
+            if deleting_ids:
+                kept = map(not_, map(deleting_ids.__contains__, map(id, strong)))
+                holding = map(and_, holding, kept)
+            # a list: pulling and pushing keys can hold more objects
+            syncing = list(compress(strong.items(), holding))
         with paused_gc(len(syncing)):
             for st, obj in syncing:
                 mapper = st.mapper
