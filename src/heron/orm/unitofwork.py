@@ -23,6 +23,8 @@ from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
 
+_state_mapper = attrgetter("mapper")
+
 
 def _state(obj: Any) -> InstanceState:
     return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
@@ -178,7 +180,7 @@ def delete_levels(states: list[InstanceState]) -> list[list[tuple[Mapper, list[I
     """
     if not states:
         return []
-    mappers = {id(st.mapper): st.mapper for st in states}.values()
+    mappers = set(map(_state_mapper, states))  # C speed (hot path: benchmarks W6)
     tables = {id(m.table) for m in mappers}
     if not any(id(p.target_table) in tables for m in mappers for p in m.fk_paths):
         return [_group(states)]  # no deleted row can reference another
