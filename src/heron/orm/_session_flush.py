@@ -308,13 +308,15 @@ class _SessionFlush(_SessionCore):
         strong = self._strong
         sync_keys = frozenset().union(*[m.sync_keys for m in set(map(_state_mapper, strong))])
         syncing: list[tuple[InstanceState, Any]] = []
-        if sync_keys:
-            holding: Any = map(not_, map(sync_keys.isdisjoint, map(_dict_of, strong.values())))
-            if deleting_ids:
-                kept = map(not_, map(deleting_ids.__contains__, map(id, strong)))
-                holding = map(and_, holding, kept)
+        deleted = self._deleted  # every deleted row is also held
+        if sync_keys and len(strong) > len(deleted):
             # a list: pulling and pushing keys can hold more objects
-            syncing = list(compress(strong.items(), holding))
+            items: Any = strong.items()
+            if deleted:
+                items = list(compress(items, map(not_, map(deleted.__contains__, strong))))
+            values = map(itemgetter(1), items) if deleted else strong.values()
+            holding = map(not_, map(sync_keys.isdisjoint, map(_dict_of, values)))
+            syncing = list(compress(items, holding))
         with paused_gc(len(syncing)):
             for st, obj in syncing:
                 mapper = st.mapper
