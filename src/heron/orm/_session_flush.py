@@ -404,10 +404,9 @@ class _SessionFlush(_SessionCore):
         # beyond those the session links to it, so its untouched collections
         # read as empty (RelationshipAttribute checks insert_order).
         new = self._new
-        for mapper, states in ctx.inserted_groups:
+        for mapper, states, dicts in ctx.inserted_groups:
             # C-level loops over the batch (deque(map(...), 0) runs a map
             # without building a list)
-            dicts = map(_dict_of, map(_call, states))
             pk_keys = mapper.pk_keys
             if mapper.single_pk:
                 keys: list[Any] = list(map(itemgetter(pk_keys[0]), dicts))

@@ -39,8 +39,9 @@ class FlushContext:
         self.conn = conn
         self.dialect = dialect
         self.inserted: list[InstanceState] = []
-        # the same states as inserted, as (mapper, states) in INSERT order
-        self.inserted_groups: list[tuple[Mapper, list[InstanceState]]] = []
+        # the same states as inserted, as (mapper, states, their __dict__s) in
+        # INSERT order (the bookkeeping after the flush reads keys from the dicts)
+        self.inserted_groups: list[tuple[Mapper, list[InstanceState], list[dict[str, Any]]]] = []
         self.deleted: list[InstanceState] = []
         # the inserted states whose keys the database generated, per batch
         # (lists: nothing per row is built unless a failure or post_update asks)
@@ -472,7 +473,7 @@ async def insert_group(
                 row = by_pk[tuple(d[k] for k in mapper.pk_keys)]
                 d.update(zip(ret_keys, row, strict=True))
     ctx.inserted.extend(states)
-    ctx.inserted_groups.append((mapper, states))
+    ctx.inserted_groups.append((mapper, states, dicts_all))
     return objs, dicts_all
 
 
