@@ -8,7 +8,6 @@ loading and queries (_session_query.py), then transactions on top.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from heron.engine.engine import Engine
 
 
-_new_state = weakref.ref.__new__
 
 
 class _SessionCore:
@@ -204,7 +202,7 @@ class _SessionCore:
                     if STATE_KEY in d or not cascade_keys.isdisjoint(d):
                         counter = self._add_counted(obj, seen, counter)
                         continue
-                    st = _new_state(InstanceState, obj, _gone)
+                    st = InstanceState(obj, _gone)
                     st.mapper = mapper
                     st.key = None
                     st.committed = None
@@ -246,7 +244,7 @@ class _SessionCore:
             mapper = getattr(type(obj), "__mapper__", None)
             if mapper is not None and mapper.registry.configured:
                 # InstanceState(obj, mapper), with this session's fields set at once
-                st = _new_state(InstanceState, obj, _gone)
+                st = InstanceState(obj, _gone)
                 st.mapper = mapper
                 st.key = None
                 st.committed = None
@@ -342,7 +340,7 @@ class _SessionCore:
                 # _add's new-object path. Not recorded in ``seen``: the state
                 # made here marks the child as in this session, which every
                 # later visit checks first (and _add re-visits harmlessly)
-                cst = _new_state(InstanceState, child, _gone)
+                cst = InstanceState(child, _gone)
                 cst.mapper = cmapper
                 cst.key = None
                 cst.committed = None

@@ -12,13 +12,10 @@ instance into its owner's collection in the same pass.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron.orm.state import STATE_KEY, InstanceState, _gone
-
-new_ref = weakref.ref.__new__
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -91,7 +88,6 @@ def _namespace(mapper: Mapper) -> dict[str, Any]:
         "cls": mapper.class_,
         "mapper": mapper,
         "new": object.__new__,
-        "new_ref": new_ref,
         "State": InstanceState,
         "gone": _gone,
         "refresh_existing": refresh_existing,
@@ -126,7 +122,7 @@ def new_state_source(indent: str, mapper: str, identity: str) -> str:
     identity-map key ``key``) its state and files it in ``identity``: every
     slot set, so no read falls back to ``InstanceState.__getattr__``."""
     lines = [
-        "st = new_ref(State, obj, gone)",
+        "st = State(obj, gone)",
         "st.insert_order = 0",
         "st.committed = None",
         "st.modified = False",

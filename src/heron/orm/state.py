@@ -177,6 +177,12 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     # identity semantics: a weakref would otherwise compare and hash its referent
     __hash__ = object.__hash__
 
+    mapper: Mapper
+    # the identity-map key (Mapper.key_of_ident); None before the row exists
+    key: Any
+    session: Session | None
+    # > 0 for rows this session inserted (their collections start known-empty)
+    insert_order: int
     # attribute key -> value before the first unflushed change
     committed: dict[str, Any] | None
     # True while the instance has unflushed changes (the session holds it strongly)
@@ -190,20 +196,6 @@ class InstanceState(weakref.ref):  # type: ignore[type-arg]
     raise_keys: set[str] | None = None
     # (query token, object count) when the session's N+1 guard is on
     load_batch: tuple[int, int] | None = None
-
-    def __new__(cls, obj: object, mapper: Mapper) -> InstanceState:
-        return weakref.ref.__new__(cls, obj, _gone)
-
-    def __init__(self, obj: object, mapper: Mapper) -> None:
-        # > 0 for rows this session inserted (their collections start known-empty)
-        self.insert_order = 0
-        self.committed = None
-        self.modified = False
-        self.deleted_flushed = False
-        self.mapper = mapper
-        # the identity-map key (Mapper.key_of_ident); None before the row exists
-        self.key: Any = None
-        self.session: Session | None = None
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for a slot its creator left unset (generated loaders set
@@ -332,9 +324,28 @@ def instance_state(obj: object) -> InstanceState:
             f"{type(obj).__name__} is not a mapped class; "
             "map it by subclassing your DeclarativeBase and giving it a __tablename__"
         )
-    state = InstanceState(obj, mapper)
+    state = new_state(obj, mapper)
     obj.__dict__[STATE_KEY] = state
     return state
+
+
+def new_state(obj: object, mapper: Mapper) -> InstanceState:
+    """A transient state for ``obj`` (not yet stored in its ``__dict__``).
+
+    ``InstanceState`` has no Python ``__new__``/``__init__``: calling the
+    class runs weakref's own C constructor (``InstanceState(obj, _gone)``),
+    which the generated loaders do directly (hot path: one per row), and
+    every creator sets each slot itself.
+    """
+    st = InstanceState(obj, _gone)
+    st.insert_order = 0
+    st.committed = None
+    st.modified = False
+    st.deleted_flushed = False
+    st.mapper = mapper
+    st.key = None
+    st.session = None
+    return st
 
 
 def state_or_none(obj: object) -> InstanceState | None:
