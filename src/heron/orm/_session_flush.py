@@ -18,7 +18,7 @@ from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm._session_core import _describe, _SessionCore
 from heron.orm.loaders import DEFAULT_BATCH, selectin_load
-from heron.orm.mapper import configure_mappers
+from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
 
@@ -73,9 +73,7 @@ class _SessionFlush(_SessionCore):
         finally:
             self._busy = None
 
-    def _defer_delete_loads(
-        self, st: InstanceState, obj: Any
-    ) -> list[RelationshipProperty] | None:
+    def _defer_delete_loads(self, st: InstanceState, obj: Any) -> list[RelationshipProperty] | None:
         """Queue the loads deleting ``obj`` needs; return the loaded relationships
         whose children the delete cascades to now (None: none)."""
         d = obj.__dict__
@@ -198,19 +196,25 @@ class _SessionFlush(_SessionCore):
     async def _flush(self, autocommit: bool = False) -> None:
         if self._flushing or not self._has_work():
             return
-        if not all(m.registry.configured for m in set(map(_state_mapper, self._new))):
+        # the mappers of the new rows: one pass over them, reused by the flush
+        # steps below unless cascades change the new rows (hot path: W1, W2)
+        new_mappers = set(map(_state_mapper, self._new))
+        if not all(m.registry.configured for m in new_mappers):
             configure_mappers()
         self._flushing = True
         ctx: persistence.FlushContext | None = None
         try:
-            if self._deferred_loads:
+            loaded = bool(self._deferred_loads)
+            if loaded:
                 await self._load_deferred()
-            new_states, deleting = self._prepare_flush()
+            new_states, deleting, cascaded = self._prepare_flush()
             if not new_states and not deleting and not self._strong:
                 return
+            if cascaded or loaded:
+                new_mappers = set(map(_state_mapper, new_states))
             conn = await self._connection(write=not autocommit)
             ctx = persistence.FlushContext(conn, conn.dialect)
-            await self._execute_flush(ctx, new_states, deleting)
+            await self._execute_flush(ctx, new_states, deleting, new_mappers)
         except BaseException as e:
             if ctx is not None or self._txn_open or self._conn is not None:
                 await self._fail(e, ctx)
@@ -252,14 +256,16 @@ class _SessionFlush(_SessionCore):
                     for o in objs:
                         await self._cascade_delete(o.__dict__[STATE_KEY], o, prop, seen)
 
-    def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState]]:
+    def _prepare_flush(self) -> tuple[list[InstanceState], list[InstanceState], bool]:
+        """The new and the deleted rows to flush, after the save-update cascade
+        and orphan detection; and whether those may have changed the new rows."""
         # save-update cascade over modified persistent objects whose relationships
         # changed (pending objects were cascaded by add() and by attribute events)
         seen: set[int] = set()
         strong = self._strong
         if not self._relationship_changes():
             # nothing to cascade over, no orphans (hot path: benchmarks W5/W6)
-            return list(self._new), list(self._deleted)
+            return list(self._new), list(self._deleted), False
         # states only (no item tuples): cascading may hold more objects meanwhile
         for st in list(strong):
             committed = st.committed
@@ -278,7 +284,7 @@ class _SessionFlush(_SessionCore):
                 self._deleted[cst] = child
                 self._strong[cst] = child
         # _new holds its objects strongly: every state's object is alive
-        return list(self._new), list(self._deleted)
+        return list(self._new), list(self._deleted), True
 
     def _relationship_changes(self) -> bool:
         """Whether a held object has an unflushed relationship change (C-speed passes:
@@ -298,6 +304,7 @@ class _SessionFlush(_SessionCore):
         ctx: persistence.FlushContext,
         new_states: list[InstanceState],
         deleting: list[InstanceState],
+        new_mappers: set[Mapper],
     ) -> None:
         deleting_ids = set(map(id, deleting))
         # children of deleted rows lose their keys; persistent parents push keys
@@ -329,7 +336,7 @@ class _SessionFlush(_SessionCore):
                 if mapper.o2m_props and not mapper.o2m_keys.isdisjoint(obj.__dict__):
                     persistence.push_one_to_many(st, obj, deleting_ids)
         # inserts, level by level: parents before children
-        for level in uow.insert_levels(new_states):
+        for level in uow.insert_levels(new_states, new_mappers):
             for mapper, states in level:
                 if mapper.m2o_props:
                     persistence.pull_many_to_one_new(mapper, states)
@@ -341,9 +348,8 @@ class _SessionFlush(_SessionCore):
             updates = uow.collect_updates(self._strong, deleting_ids)
         if updates:
             await persistence.update_groups(ctx, updates)
-        # mappers of the new rows, so rows of mappers without post_update or
-        # many-to-many relationships are not visited one by one (hot path: W1)
-        new_mappers = set(map(_state_mapper, new_states))
+        # (new_mappers: rows of mappers without post_update or many-to-many
+        # relationships are not visited one by one, hot path: W1)
         post = (
             [(st, st.obj()) for st in new_states if st.mapper.post_update_props]
             if any(m.post_update_props for m in new_mappers)
@@ -355,9 +361,7 @@ class _SessionFlush(_SessionCore):
             post += [
                 (st, obj)
                 for st, obj in self._strong.items()
-                if st.key is not None
-                and id(st) not in deleting_ids
-                and st.mapper.post_update_props
+                if st.key is not None and id(st) not in deleting_ids and st.mapper.post_update_props
             ]
         if post:
             await persistence.post_updates(ctx, post, nulling=False)

@@ -10,7 +10,7 @@ through their foreign-key values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from itertools import compress, repeat
 from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ def _state(obj: Any) -> InstanceState:
 
 def insert_levels(
     new_states: list[InstanceState],
+    mappers: Set[Mapper] | None = None,
 ) -> list[list[tuple[Mapper, list[InstanceState]]]]:
     """Order new rows as levels; each level holds (mapper, states) groups.
 
@@ -44,7 +45,7 @@ def insert_levels(
     """
     if not new_states:
         return []
-    by_table = _table_order(new_states)
+    by_table = _table_order(new_states, mappers)
     if by_table is not None:
         return by_table
     new_ids = {id(s) for s in new_states}
@@ -110,6 +111,7 @@ def insert_levels(
 
 def _table_order(
     new_states: list[InstanceState],
+    mappers: Set[Mapper] | None = None,
 ) -> list[list[tuple[Mapper, list[InstanceState]]]] | None:
     """Order by table when that is enough: one level per mapper, parents first.
 
@@ -118,7 +120,11 @@ def _table_order(
     row without looking at rows at all (hot path: benchmarks W2). None means
     rows must be ordered one by one.
     """
-    groups = _group(new_states)
+    if mappers is not None and len(mappers) == 1:
+        (only,) = mappers
+        groups = [(only, new_states)]  # the caller knows the one mapper (hot path: W1)
+    else:
+        groups = _group(new_states)
     if len(groups) == 1 and not groups[0][0].insert_dep_props:
         return [groups]
     present = {id(m): m for m, _ in groups}
@@ -154,9 +160,7 @@ def _group(states: Iterable[InstanceState]) -> list[tuple[Mapper, list[InstanceS
         if len(mappers) == 1:
             return [(mappers[0], states)]
         if len(mappers) <= 8:
-            return [
-                (m, list(compress(states, map(is_, of_state, repeat(m))))) for m in mappers
-            ]
+            return [(m, list(compress(states, map(is_, of_state, repeat(m))))) for m in mappers]
     groups: dict[int, tuple[Mapper, list[InstanceState]]] = {}
     for st in states:
         g = groups.get(id(st.mapper))
