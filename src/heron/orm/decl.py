@@ -445,9 +445,11 @@ def _class_init(mapper: Mapper) -> Any:
         stores = "".join(
             f"    if {k} is not _heron_unset:\n        _heron_d[{k!r}] = {k}\n" for k in keys
         )
-        # relationships through their attributes, after the columns (they fire events)
+        # relationships through their attributes' __set__ (what assignment
+        # runs, one call instead of three), after the columns (they fire events)
         stores += "".join(
-            f"    if {k} is not _heron_unset:\n        _heron_self.{k} = {k}\n" for k in rel_keys
+            f"    if {k} is not _heron_unset:\n        _heron_set_{k}(_heron_self, {k})\n"
+            for k in rel_keys
         )
         src = (
             f"def __init__(_heron_self, *, {params}**_heron_rest):\n"
@@ -465,6 +467,8 @@ def _class_init(mapper: Mapper) -> Any:
             "_heron_general": general,
             "_heron_given": _given_kwargs,
         }
+        for k in rel_keys:
+            ns[f"_heron_set_{k}"] = mapper.class_.__dict__[k].__set__
         exec(compile(src, f"<heron __init__ {mapper.class_.__name__}>", "exec"), ns)
         init = ns["__init__"]
     init.__doc__ = general.__doc__

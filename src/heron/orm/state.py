@@ -312,12 +312,23 @@ def instance_state(obj: object) -> InstanceState:
     try:
         return obj.__dict__[STATE_KEY]  # type: ignore[no-any-return]
     except KeyError:
-        pass
+        return create_state(obj)
     except AttributeError:
         raise exc.ArgumentError(
             f"{obj!r} is not an instance of a mapped class; "
             "map its class by subclassing your DeclarativeBase"
         ) from None
+
+
+def create_state(obj: object) -> InstanceState:
+    """Give a mapped instance known to have no state yet its (transient) state.
+
+    ``instance_state`` without the failed lookup: for callers that looked
+    already (``d.get(STATE_KEY)``), a raised KeyError being the costly part.
+
+    Raises:
+        ArgumentError: ``obj``'s class is not mapped.
+    """
     mapper = getattr(type(obj), "__mapper__", None)
     if mapper is None:
         raise exc.ArgumentError(
