@@ -21,7 +21,14 @@ from heron.orm.instrumentation import (
     install_collections,
 )
 from heron.orm.loaders import LoadTree
-from heron.orm.loading import _namespace, _parts, entity_positions, new_state_source
+from heron.orm.loading import (
+    _namespace,
+    _parts,
+    _speedups,
+    c_spec,
+    entity_positions,
+    new_state_source,
+)
 from heron.orm.relationships import Direction, RelationshipProperty
 
 if TYPE_CHECKING:
@@ -253,6 +260,19 @@ def _generate_fold(mapper: Mapper, steps: list[JoinedStep]) -> Any:
         lappend=list.append,
         add_once=_add_once,
     )
+    spec = c_spec(mapper, entity_positions(mapper, 0))
+    if spec is None:
+        parent_new = (
+            "                obj = new(cls)\n                d = obj.__dict__\n"
+            + parent["stores"]
+            + "\n"
+            + new_state_source(" " * 16, "mapper", "identity")
+        )
+    else:
+        # the C builder (heron/_speedups.c): the same instance, state and entry
+        ns["spec"] = spec
+        ns["build"] = _speedups.build_one
+        parent_new = "                obj = build(spec, row, key, session, identity)"
     children = [_step_source(steps, j, subs, ns) for j in range(len(steps))]
     child_maps = "\n".join(f"    cid{j} = imap(cmapper{j})" for j in range(len(steps)))
     owned = [j for j in range(len(steps)) if subs[j]]
@@ -284,10 +304,7 @@ def fold(rows, session, overwrite, added):
                 if overwrite or st.expired_keys is not None:
                     refresh_existing(st, obj, {{{parent["values"]}}}, overwrite)
             else:
-                obj = new(cls)
-                d = obj.__dict__
-{parent["stores"]}
-{new_state_source(" " * 16, "mapper", "identity")}
+{parent_new}
             append(obj)
             od = obj.__dict__
             pst = od.get(STATE_KEY)
@@ -337,7 +354,23 @@ def _step_source(
         file_new = f"""od = coll.__dict__
             if {prop.key!r} not in od:
                 od[{prop.key!r}] = obj"""
-    set_back = f"\n            d[{back_key!r}] = {owner}" if back_key is not None else ""
+    spec = c_spec(target, step.positions)
+    if spec is None:
+        child_new = (
+            f"        obj = new(ccls{j})\n        d = obj.__dict__\n"
+            + child["stores"]
+            + "\n"
+            + new_state_source(" " * 8, f"cmapper{j}", f"cid{j}")
+        )
+        set_back = f"\n            d[{back_key!r}] = {owner}" if back_key is not None else ""
+    else:
+        # the C builder (heron/_speedups.c): the same instance, state and entry
+        ns[f"spec{j}"] = spec
+        ns["build"] = _speedups.build_one
+        child_new = f"        obj = build(spec{j}, row, key, session, cid{j})"
+        set_back = (
+            f"\n            obj.__dict__[{back_key!r}] = {owner}" if back_key is not None else ""
+        )
     set_back_existing = (
         f"\n            cd = cobj.__dict__\n            if {back_key!r} not in cd:"
         f"\n                cd[{back_key!r}] = {owner}"
@@ -375,10 +408,7 @@ else:
             refresh_existing(st, cobj, {{{child["values"]}}}, False)
         {file_existing}{set_back_existing}
     else:
-        obj = new(ccls{j})
-        d = obj.__dict__
-{child["stores"]}
-{new_state_source(" " * 8, f"cmapper{j}", f"cid{j}")}
+{child_new}
         if coll is not None:
             {file_new}{set_back}{keep}{own}"""
 

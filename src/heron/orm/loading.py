@@ -12,10 +12,24 @@ instance into its owner's collection in the same pass.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from heron.orm.state import STATE_KEY, InstanceState, _gone
+
+# The C loop for the per-row work (heron/_speedups.c), when it was built;
+# HERON_NO_SPEEDUPS=1 forces the generated Python loaders (the reference).
+_speedups: Any
+try:
+    _speedups = importlib.import_module("heron._speedups")
+except ImportError:  # pragma: no cover - a build without a C compiler
+    _speedups = None
+if os.environ.get("HERON_NO_SPEEDUPS"):
+    _speedups = None
+if _speedups is not None:
+    _speedups.configure(InstanceState, _gone, STATE_KEY, "_owner")
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
@@ -45,9 +59,60 @@ def loader_for(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoade
     cache_key = tuple(positions)
     loader = mapper.loaders.get(cache_key)
     if loader is None:
-        loader = _generate(mapper, positions)
+        spec = c_spec(mapper, positions)
+        if spec is None:
+            loader = _generate(mapper, positions)
+        else:
+            loader = _c_loader(mapper, spec, positions)
         mapper.loaders[cache_key] = loader
     return loader
+
+
+def c_spec(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> tuple[Any, ...] | None:
+    """What the C loops need to build ``mapper``'s instances from rows laid out
+    as ``positions``; None when they cannot (no extension, a composite key)."""
+    if _speedups is None or len(mapper.pk_keys) != 1:
+        return None
+    index = dict(positions)
+    pk = mapper.pk_keys[0]
+    if pk not in index:
+        return None
+    return (
+        mapper.class_,
+        mapper,
+        tuple(k for k, _ in positions),
+        tuple(i for _, i in positions),
+        index[pk],
+    )
+
+
+def _c_loader(
+    mapper: Mapper, spec: tuple[Any, ...], positions: Sequence[tuple[str, int]]
+) -> RowLoader:
+    """The plain loader over the C loop: same results as ``_generate``'s."""
+    pairs = tuple(positions)
+    load_c = _speedups.load
+
+    # an identity-mapped instance is reused, only its unloaded attributes filled
+    # (or all of them with populate_existing), exactly as the generated loader does
+    def keep(st: InstanceState, obj: Any, row: Sequence[Any]) -> Any:
+        if st.expired_keys is not None:
+            refresh_existing(st, obj, {k: row[i] for k, i in pairs}, False)
+        return obj
+
+    def refresh(st: InstanceState, obj: Any, row: Sequence[Any]) -> Any:
+        refresh_existing(st, obj, {k: row[i] for k, i in pairs}, True)
+        return obj
+
+    def load(rows: Sequence[Sequence[Any]], session: Session, overwrite: bool) -> list[Any]:
+        identity = session._identity.get(mapper)
+        if identity is None:
+            identity = session._identity[mapper] = {}
+        if type(rows) is not list:
+            rows = list(rows)
+        return load_c(spec, rows, session, identity, refresh if overwrite else keep)  # type: ignore[no-any-return]
+
+    return load
 
 
 def _parts(
@@ -184,9 +249,44 @@ def group_loader_for(
     cache_key = ("group", tuple(positions), tuple(group_idx), existing, back_key)
     loader = mapper.loaders.get(cache_key)
     if loader is None:
-        loader = _generate_group(mapper, positions, group_idx, existing_keys, back_key)
+        spec = c_spec(mapper, positions)
+        if spec is not None and len(group_idx) == 1 and existing_keys is None:
+            loader = _c_group_loader(mapper, spec, positions, group_idx[0], back_key)
+        else:
+            loader = _generate_group(mapper, positions, group_idx, existing_keys, back_key)
         mapper.loaders[cache_key] = loader
     return loader
+
+
+def _c_group_loader(
+    mapper: Mapper,
+    spec: tuple[Any, ...],
+    positions: Sequence[tuple[str, int]],
+    group_index: int,
+    back_key: str | None,
+) -> GroupLoader:
+    """The group loader over the C loop: same results as ``_generate_group``'s
+    (group key read from the row, for identity-mapped instances too)."""
+    pairs = tuple(positions)
+    load_c = _speedups.load_group
+
+    def load(
+        rows: Sequence[Sequence[Any]], session: Session, overwrite: bool, colls: dict[Any, Any]
+    ) -> None:
+        identity = session._identity.get(mapper)
+        if identity is None:
+            identity = session._identity[mapper] = {}
+        if type(rows) is not list:
+            rows = list(rows)
+
+        def existing(st: InstanceState, obj: Any, row: Sequence[Any]) -> None:
+            if overwrite or st.expired_keys is not None:
+                refresh_existing(st, obj, {k: row[i] for k, i in pairs}, overwrite)
+            _add_existing(colls.get(row[group_index]), obj, back_key)
+
+        load_c(spec, rows, session, identity, existing, colls, group_index, back_key)
+
+    return load
 
 
 def _tuple_src(items: Sequence[str]) -> str:
