@@ -378,7 +378,113 @@ build_one(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return build(&s, args[1], args[2], args[3], args[4], NULL);
 }
 
+/* add_new(objs, start, cls, mapper, cascade_keys, owner, session, new, counter)
+ *     -> (stop, counter)
+ *
+ * Session.add_all's (and the save-update cascade's) new-object path, from
+ * objs[start] on: an instance of exactly ``cls`` that has no state yet and
+ * whose save-update relationships (``cascade_keys``, a tuple of attribute
+ * keys) are unset, None or ``owner`` gets a pending state in ``session``
+ * (insert_order = the next counter value) and goes into ``new``. Stops at the
+ * first object it cannot take that way and returns its index (len(objs) when
+ * done) with the counter; the caller handles that object its general way. */
+static PyObject *
+add_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError,
+                        "add_new(objs, start, cls, mapper, cascade_keys, owner, session, new, "
+                        "counter)");
+        return NULL;
+    }
+    PyObject *objs = args[0], *cls = args[2], *mapper = args[3], *cascade_keys = args[4];
+    PyObject *owner = args[5], *session = args[6], *new = args[7];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long long counter = PyLong_AsLongLong(args[8]);
+    if (counter == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyList_Check(objs) || !PyTuple_Check(cascade_keys) || !PyDict_Check(new)) {
+        PyErr_SetString(PyExc_TypeError, "add_new(): objs must be a list, cascade_keys a tuple, "
+                                         "new a dict");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(objs);
+    Py_ssize_t ncascade = PyTuple_GET_SIZE(cascade_keys);
+    for (; i < n; i++) {
+        PyObject *obj = PyList_GET_ITEM(objs, i);
+        if ((PyObject *)Py_TYPE(obj) != cls) {
+            break;
+        }
+        PyObject *d = PyObject_GenericGetDict(obj, NULL);
+        if (d == NULL) {
+            return NULL;
+        }
+        int ok = 1;
+        int has = PyDict_Contains(d, state_key);
+        if (has != 0) {
+            ok = 0;
+        }
+        for (Py_ssize_t k = 0; ok && k < ncascade; k++) {
+            PyObject *value = PyDict_GetItemWithError(d, PyTuple_GET_ITEM(cascade_keys, k));
+            if (value == NULL) {
+                if (PyErr_Occurred()) {
+                    has = -1;
+                    ok = 0;
+                }
+            }
+            else if (value != Py_None && value != owner) {
+                ok = 0;
+            }
+        }
+        if (has < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        if (!ok) {
+            Py_DECREF(d);
+            break;
+        }
+        PyObject *ref_args[2] = {obj, gone};
+        PyObject *st = PyObject_Vectorcall(State, ref_args, 2, NULL);
+        if (st == NULL) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        PyObject *order = PyLong_FromLongLong(counter + 1);
+        if (order == NULL) {
+            Py_DECREF(st);
+            Py_DECREF(d);
+            return NULL;
+        }
+        set_slot(st, offsets[S_INSERT_ORDER], order);
+        Py_DECREF(order);
+        set_slot(st, offsets[S_COMMITTED], Py_None);
+        set_slot(st, offsets[S_MODIFIED], Py_False);
+        set_slot(st, offsets[S_DELETED_FLUSHED], Py_False);
+        set_slot(st, offsets[S_MAPPER], mapper);
+        set_slot(st, offsets[S_KEY], Py_None);
+        set_slot(st, offsets[S_SESSION], session);
+        int r = PyDict_SetItem(d, state_key, st);
+        Py_DECREF(d);
+        if (r == 0) {
+            r = PyDict_SetItem(new, st, obj);
+        }
+        Py_DECREF(st);
+        if (r < 0) {
+            return NULL;
+        }
+        counter++;
+    }
+    return Py_BuildValue("(nL)", i, counter);
+}
+
 static PyMethodDef methods[] = {
+    {"add_new", (PyCFunction)(void (*)(void))add_new, METH_FASTCALL,
+     "add_new(objs, start, cls, mapper, cascade_keys, owner, session, new, counter)."},
     {"configure", configure, METH_VARARGS,
      "configure(State, gone, state_key, owner_name): learn InstanceState's slots."},
     {"load", (PyCFunction)(void (*)(void))load, METH_FASTCALL,

@@ -15,7 +15,7 @@ from heron import exc
 from heron._util.gcpause import paused_gc
 from heron.engine.connection import Connection
 from heron.engine.transaction import Transaction, TransactionState
-from heron.orm.loading import entity_loader
+from heron.orm.loading import _speedups, entity_loader
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, _gone, instance_state
@@ -176,6 +176,9 @@ class _SessionCore:
     def add_all(self, objs: Sequence[object]) -> None:
         """Add every object of ``objs``."""
         self._check_not_busy("add_all")
+        if _speedups is not None:
+            self._add_all_c(objs if type(objs) is list else list(objs))
+            return
         seen: set[int] = set()
         new = self._new
         # the mapper (and its checks) of the previous object's class, reused
@@ -225,6 +228,57 @@ class _SessionCore:
                     st.session = self  # type: ignore[assignment]
                     d[STATE_KEY] = st
                     new[st] = obj
+            finally:
+                self._insert_counter = counter
+
+    def _add_all_c(self, objs: list[object]) -> None:
+        """``add_all`` over the C loop (heron/_speedups.c ``add_new``): runs of new
+        objects of one configured mapper with nothing to cascade get their
+        states in C; any other object takes ``_add``, as in the Python loop."""
+        add_new = _speedups.add_new
+        seen: set[int] = set()
+        new = self._new
+        n = len(objs)
+        with paused_gc(n):
+            counter = self._insert_counter
+            try:
+                i = 0
+                while i < n:
+                    obj = objs[i]
+                    cls = type(obj)
+                    mapper = getattr(cls, "__mapper__", None)
+                    if mapper is not None and mapper.registry.configured:
+                        i, counter = add_new(
+                            objs, i, cls, mapper, mapper.save_update_key_tuple, None, self, new,
+                            counter,
+                        )
+                        if i == n:
+                            break
+                        obj = objs[i]
+                        if type(obj) is not cls:
+                            continue  # another class: its own run
+                        st = obj.__dict__.get(STATE_KEY)
+                        if (
+                            st is not None
+                            and st.session is None
+                            and st.key is None
+                            and st.mapper is mapper
+                        ):
+                            # transient with a state (made when a collection was
+                            # assigned at construction: W2): _add's attach
+                            # path, then its save-update cascade
+                            seen.add(id(obj))
+                            counter += 1
+                            st.insert_order = counter
+                            st.session = self
+                            new[st] = obj
+                            self._insert_counter = counter
+                            self._cascade_save(obj, mapper, seen)
+                            counter = self._insert_counter
+                            i += 1
+                            continue
+                    counter = self._add_counted(objs[i], seen, counter)
+                    i += 1
             finally:
                 self._insert_counter = counter
 
@@ -331,7 +385,29 @@ class _SessionCore:
             # the previous member's class and its mapper's checks, reused
             last_cls: Any = None
             cmapper: Any = None
-            for child in members:
+            add_new = _speedups.add_new if _speedups is not None and prop.uselist else None
+            i = 0
+            n = len(members)
+            while i < n:
+                child = members[i]
+                if add_new is not None:
+                    # runs of new members with nothing to cascade but the
+                    # back-reference to obj: their states made in C
+                    # (heron/_speedups.c add_new); the loop body below is the
+                    # same path in Python, and takes every other member
+                    cls = type(child)
+                    cm = getattr(cls, "__mapper__", None)
+                    if cm is not None and cm.registry.configured:
+                        i, self._insert_counter = add_new(
+                            members, i, cls, cm, cm.save_update_key_tuple, obj, self, new,
+                            self._insert_counter,
+                        )
+                        if i == n:
+                            break
+                        child = members[i]
+                        if type(child) is not cls:
+                            continue  # another class: its own run
+                i += 1
                 cd = child.__dict__
                 cst = cd.get(STATE_KEY)
                 if cst is not None:

@@ -138,6 +138,7 @@ class Mapper:
         self.post_update_props: list[RelationshipProperty] = []
         self.save_update_props: list[RelationshipProperty] = []
         self.save_update_keys: frozenset[str] = frozenset()
+        self.save_update_key_tuple: tuple[str, ...] = ()
         self.o2m_keys: frozenset[str] = frozenset()
         self.sync_keys: frozenset[str] = frozenset()
         self.relationship_keys: frozenset[str] = frozenset()
@@ -181,6 +182,7 @@ class Mapper:
         self.post_update_props = [p for p in writable if p.post_update]
         self.save_update_props = [p for p in self.rel_list if p.cascade.save_update]
         self.save_update_keys = frozenset(p.key for p in self.save_update_props)
+        self.save_update_key_tuple = tuple(p.key for p in self.save_update_props)
         self.o2m_keys = frozenset(p.key for p in self.o2m_props)
         # relationships whose loaded value a flush may copy keys along
         self.sync_keys = frozenset(p.key for p in self.m2o_props) | self.o2m_keys
