@@ -482,7 +482,141 @@ add_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(nL)", i, counter);
 }
 
+/* gather(dicts, keys, missing) -> [(values, n_missing), ...]
+ *
+ * The flush's column-wise view of new rows, in one pass over their
+ * __dict__s: for each key, the list of values (``missing`` where a dict lacks
+ * the key) and how many lack it. Replaces one C-level map per key for the
+ * counts and one per key for the values (each a sweep over 10,000 dicts). */
+static PyObject *
+gather(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "gather(dicts: list, keys: tuple, missing)");
+        return NULL;
+    }
+    PyObject *dicts = args[0], *keys = args[1], *missing = args[2];
+    Py_ssize_t n = PyList_GET_SIZE(dicts), nk = PyTuple_GET_SIZE(keys);
+    if (nk > 256) {
+        PyErr_SetString(PyExc_ValueError, "gather(): too many keys");
+        return NULL;
+    }
+    PyObject *lists[256];
+    Py_ssize_t counts[256];
+    PyObject *out = NULL;
+    Py_ssize_t made = 0;
+    for (; made < nk; made++) {
+        lists[made] = PyList_New(n);
+        counts[made] = 0;
+        if (lists[made] == NULL) {
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *d = PyList_GET_ITEM(dicts, i);
+        if (!PyDict_Check(d)) {
+            PyErr_SetString(PyExc_TypeError, "gather(): dicts must hold dicts");
+            goto done;
+        }
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            PyObject *value = PyDict_GetItemWithError(d, PyTuple_GET_ITEM(keys, k));
+            if (value == NULL) {
+                if (PyErr_Occurred()) {
+                    goto done;
+                }
+                value = missing;
+                counts[k]++;
+            }
+            Py_INCREF(value);
+            PyList_SET_ITEM(lists[k], i, value);
+        }
+    }
+    out = PyList_New(nk);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        PyObject *pair = Py_BuildValue("(On)", lists[k], counts[k]);
+        if (pair == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, k, pair);
+    }
+done:
+    /* a list not yet filled holds NULLs, which its deallocation skips */
+    for (Py_ssize_t k = 0; k < made; k++) {
+        Py_DECREF(lists[k]);
+    }
+    return out;
+}
+
+/* set_keys(states, dicts, pk_key, identity) -> bool
+ *
+ * After a flush, for rows just inserted (one-column primary key): each
+ * state's key from its __dict__ (``pk_key``), and its identity-map entry, in
+ * one pass. Returns whether any state is marked modified or holds deferred
+ * collection changes (pending_backrefs), which the caller then resets. */
+static PyObject *
+set_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyList_Check(args[1])
+        || !PyDict_Check(args[3]) || PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_keys(states: list, dicts: list (same length), pk_key, identity: dict)");
+        return NULL;
+    }
+    PyObject *states = args[0], *dicts = args[1], *pk_key = args[2], *identity = args[3];
+    static PyObject *backrefs_name = NULL;
+    if (backrefs_name == NULL) {
+        backrefs_name = PyUnicode_InternFromString("pending_backrefs");
+        if (backrefs_name == NULL) {
+            return NULL;
+        }
+    }
+    int dirty = 0;
+    Py_ssize_t n = PyList_GET_SIZE(states);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *st = PyList_GET_ITEM(states, i);
+        PyObject *d = PyList_GET_ITEM(dicts, i);
+        if (!PyObject_TypeCheck(st, (PyTypeObject *)State) || !PyDict_Check(d)) {
+            PyErr_SetString(PyExc_TypeError, "set_keys(): states and dicts expected");
+            return NULL;
+        }
+        PyObject *key = PyDict_GetItemWithError(d, pk_key);
+        if (key == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, pk_key);
+            }
+            return NULL;
+        }
+        set_slot(st, offsets[S_KEY], key);
+        if (PyDict_SetItem(identity, key, st) < 0) {
+            return NULL;
+        }
+        if (!dirty) {
+            PyObject *modified = *(PyObject **)((char *)st + offsets[S_MODIFIED]);
+            if (modified != NULL && modified != Py_False) {
+                dirty = 1;
+            }
+            else {
+                PyObject *pending = PyObject_GetAttr(st, backrefs_name);
+                if (pending == NULL) {
+                    return NULL;
+                }
+                dirty = pending != Py_None;
+                Py_DECREF(pending);
+            }
+        }
+    }
+    return PyBool_FromLong(dirty);
+}
+
 static PyMethodDef methods[] = {
+    {"gather", (PyCFunction)(void (*)(void))gather, METH_FASTCALL,
+     "gather(dicts, keys, missing) -> [(values, n_missing), ...] per key."},
+    {"set_keys", (PyCFunction)(void (*)(void))set_keys, METH_FASTCALL,
+     "set_keys(states, dicts, pk_key, identity) -> whether any state needs a reset."},
     {"add_new", (PyCFunction)(void (*)(void))add_new, METH_FASTCALL,
      "add_new(objs, start, cls, mapper, cascade_keys, owner, session, new, counter)."},
     {"configure", configure, METH_VARARGS,

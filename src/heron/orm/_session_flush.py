@@ -18,6 +18,7 @@ from heron.orm import persistence
 from heron.orm import unitofwork as uow
 from heron.orm._session_core import _describe, _SessionCore
 from heron.orm.loaders import DEFAULT_BATCH, selectin_load
+from heron.orm.loading import _speedups
 from heron.orm.mapper import Mapper, configure_mappers
 from heron.orm.relationships import RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState, instance_state
@@ -412,20 +413,25 @@ class _SessionFlush(_SessionCore):
             # C-level loops over the batch (deque(map(...), 0) runs a map
             # without building a list)
             pk_keys = mapper.pk_keys
-            if mapper.single_pk:
-                keys: list[Any] = list(map(itemgetter(pk_keys[0]), dicts))
+            if mapper.single_pk and _speedups is not None:
+                # keys, identity entries and the check below in one C pass
+                dirty = _speedups.set_keys(states, dicts, pk_keys[0], self._imap(mapper))
             else:
-                keys = list(map(itemgetter(*pk_keys), dicts))  # tuples: 2+ keys
-            deque(map(setattr, states, repeat("key"), keys), 0)
+                if mapper.single_pk:
+                    keys: list[Any] = list(map(itemgetter(pk_keys[0]), dicts))
+                else:
+                    keys = list(map(itemgetter(*pk_keys), dicts))  # tuples: 2+ keys
+                deque(map(setattr, states, repeat("key"), keys), 0)
+                self._imap(mapper).update(zip(keys, states, strict=True))
+                dirty = any(map(_modified_of, states)) or any(map(_backrefs_of, states))
             # rare: a new object changed before it was added, or with deferred
-            # collection changes
-            if any(map(_modified_of, states)) or any(map(_backrefs_of, states)):
+            # collection changes (W2: a parent whose collection was assigned)
+            if dirty:
                 for st in states:
                     if st.modified:
                         st.modified = False
                     if st.pending_backrefs is not None:
                         st.pending_backrefs = None
-            self._imap(mapper).update(zip(keys, states, strict=True))
         # rollback() resets these keys: the database made them in this transaction
         self._txn_generated.extend(ctx.generated_groups)
         if len(new) == len(ctx.inserted):

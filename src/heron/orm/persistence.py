@@ -20,6 +20,7 @@ from heron._util.gcpause import paused_gc
 from heron.orm import bulkcopy
 from heron.orm import unitofwork as uow
 from heron.orm.instrumentation import _note_change
+from heron.orm.loading import _speedups
 from heron.orm.relationships import Direction, RelationshipProperty, _qualname
 from heron.orm.state import NO_VALUE, STATE_KEY, InstanceState
 from heron.sql import bulk
@@ -397,13 +398,27 @@ async def insert_group(
         omit = frozenset(k for k in missing if columns[k].default is None and k in database_side)
         return fill, omit
 
+    # each column's values, gathered in one pass over the rows by the C
+    # extension when it is built (reused below when no value gets filled in)
+    gathered: dict[str, list[Any]] | None = None
     with paused_gc(len(objs)):
-        # rows holding each column, counted at C speed without allocating
         count = len(objs)
-        holding = [(k, sum(map(_has, dicts_all, repeat(k)))) for k in colset]
+        if _speedups is not None:
+            col_keys = tuple(colset)
+            columns_of = _speedups.gather(dicts_all, col_keys, NO_VALUE)
+            gathered = {}
+            holding = []
+            for k, (vals, lacking) in zip(col_keys, columns_of, strict=True):
+                gathered[k] = vals
+                holding.append((k, count - lacking))
+        else:
+            # rows holding each column, counted at C speed without allocating
+            holding = [(k, sum(map(_has, dicts_all, repeat(k)))) for k in colset]
         uniform = all(n == 0 or n == count for _, n in holding)
         if uniform:
             fill, omit = shape_plan(frozenset(k for k, n in holding if n == 0))
+        if not uniform or fill:
+            gathered = None  # values will be filled in or rows split by shape
         if uniform and (auto is None or auto in omit):
             # every row leaves the same columns unset, the generated key among
             # them (hot path: W1): one shape
@@ -424,7 +439,10 @@ async def insert_group(
         send_keys = [k for k in columns if k not in omit]
         send_cols = [columns[k] for k in send_keys]
         dicts = dicts_all if whole else [o.__dict__ for o in group_objs]
-        values = [list(map(itemgetter(k), dicts)) for k in send_keys]
+        if gathered is not None and whole:
+            values = [gathered[k] for k in send_keys]
+        else:
+            values = [list(map(itemgetter(k), dicts)) for k in send_keys]
         check_column_values(mapper, send_keys, send_cols, values, group_objs)
         procs = _bind_procs(dialect, send_cols)
         for i, proc in enumerate(procs):
