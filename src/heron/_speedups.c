@@ -612,7 +612,48 @@ set_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(dirty);
 }
 
+/* set_columns(dicts, keys, columns) -> None
+ *
+ * dicts[i][keys[k]] = columns[k][i] for every row and key, in one pass over
+ * the rows; a column that is not a list is one value for every row (an
+ * immutable server default). The keys and defaults a COPY insert learned. */
+static PyObject *
+set_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyTuple_Check(args[1])
+        || !PyTuple_Check(args[2]) || PyTuple_GET_SIZE(args[1]) != PyTuple_GET_SIZE(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "set_columns(dicts: list, keys: tuple, columns: tuple)");
+        return NULL;
+    }
+    PyObject *dicts = args[0], *keys = args[1], *columns = args[2];
+    Py_ssize_t n = PyList_GET_SIZE(dicts), nk = PyTuple_GET_SIZE(keys);
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        PyObject *col = PyTuple_GET_ITEM(columns, k);
+        if (PyList_Check(col) && PyList_GET_SIZE(col) != n) {
+            PyErr_SetString(PyExc_ValueError, "set_columns(): one value per row");
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *d = PyList_GET_ITEM(dicts, i);
+        if (!PyDict_Check(d)) {
+            PyErr_SetString(PyExc_TypeError, "set_columns(): dicts must hold dicts");
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            PyObject *col = PyTuple_GET_ITEM(columns, k);
+            PyObject *value = PyList_Check(col) ? PyList_GET_ITEM(col, i) : col;
+            if (PyDict_SetItem(d, PyTuple_GET_ITEM(keys, k), value) < 0) {
+                return NULL;
+            }
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"set_columns", (PyCFunction)(void (*)(void))set_columns, METH_FASTCALL,
+     "set_columns(dicts, keys, columns): set each row's values (a non-list: every row's)."},
     {"gather", (PyCFunction)(void (*)(void))gather, METH_FASTCALL,
      "gather(dicts, keys, missing) -> [(values, n_missing), ...] per key."},
     {"set_keys", (PyCFunction)(void (*)(void))set_keys, METH_FASTCALL,

@@ -27,6 +27,7 @@ from itertools import repeat
 from operator import setitem
 from typing import TYPE_CHECKING, Any
 
+from heron.orm.loading import _speedups
 from heron.sql import bulk
 
 if TYPE_CHECKING:
@@ -219,23 +220,36 @@ async def copy_group(
     # alive at once for the garbage collector to walk
     records = zip(*copy_values, strict=False)  # lengths asserted above
     await ctx.conn.copy_records(facts.name, names, records, schema=facts.schema)
-    # written only now: a failed COPY leaves the objects as they were
-    # (C-level loops: deque(map(setitem, ...), 0) runs the map without a list)
+    # written only now: a failed COPY leaves the objects as they were.
+    # The key and every immutable default go in with one pass over the rows
+    # (the C extension's set_columns) or one C-level map each (deque(map(
+    # setitem, ...), 0) runs the map without a list).
+    set_keys: list[str] = []
+    set_values: list[Any] = []  # a list: per row; anything else: every row's
     if generated:
         assert auto is not None
-        deque(map(setitem, dicts, repeat(auto), keys), 0)
+        set_keys.append(auto)
+        set_values.append(keys if type(keys) is list else list(keys))
+    mutable: list[tuple[str, Any, Any]] = []
     for k, raw in zip(default_keys, reserved, strict=True):
         proc = columns[k].type.result_processor(ctx.dialect)
         value = raw if proc is None else proc(raw)
         if isinstance(value, _IMMUTABLE):
-            deque(map(setitem, dicts, repeat(k), repeat(value, count)), 0)
+            set_keys.append(k)
+            set_values.append(value)
         else:
-            # a mutable value (a JSON dict or list, an array) is read once per
-            # row, as RETURNING would give it: no object shared between rows
-            per_row = (
-                map(deepcopy, repeat(raw, count)) if proc is None else map(proc, repeat(raw, count))
-            )
-            deque(map(setitem, dicts, repeat(k), per_row), 0)
+            mutable.append((k, raw, proc))
+    if _speedups is not None:
+        _speedups.set_columns(dicts, tuple(set_keys), tuple(set_values))
+    else:
+        for k, value in zip(set_keys, set_values, strict=True):
+            each: Any = value if type(value) is list else repeat(value, count)
+            deque(map(setitem, dicts, repeat(k), each), 0)
+    for k, raw, proc in mutable:
+        # a mutable value (a JSON dict or list, an array) is read once per
+        # row, as RETURNING would give it: no object shared between rows
+        per_row = map(deepcopy if proc is None else proc, repeat(raw, count))
+        deque(map(setitem, dicts, repeat(k), per_row), 0)
     return True
 
 
