@@ -651,7 +651,234 @@ set_columns(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* A state slot's value (borrowed; an unset slot reads as None). */
+static inline PyObject *
+slot(PyObject *st, int which)
+{
+    PyObject *value = *(PyObject **)((char *)st + offsets[which]);
+    return value == NULL ? Py_None : value;
+}
+
+/* An InstanceState attribute kept in its own __dict__ (borrowed), or None
+ * when it was never set (the class default, None, applies). */
+static PyObject *
+state_dict_attr(PyObject *st, PyObject *name)
+{
+    PyObject **dictptr = _PyObject_GetDictPtr(st);
+    if (dictptr == NULL || *dictptr == NULL) {
+        return Py_None;
+    }
+    PyObject *value = PyDict_GetItemWithError(*dictptr, name);
+    if (value == NULL) {
+        return PyErr_Occurred() ? NULL : Py_None;
+    }
+    return value;
+}
+
+static int
+is_state(PyObject *obj)
+{
+    return State != NULL && PyObject_TypeCheck(obj, (PyTypeObject *)State);
+}
+
+/* pull_keys(states, dicts, rel_key, fk_keys, src_keys) -> bool
+ *
+ * persistence.pull_many_to_one_new's plain case, in one pass: for new rows
+ * (no key, nothing expired) that each hold a related object under
+ * ``rel_key``, copy its ``src_keys`` values into their ``fk_keys``. Returns
+ * False, maybe after doing part of it, at the first row that is not such a
+ * row: the caller's general path then does every row (the same writes). */
+static PyObject *
+pull_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyList_Check(args[1])
+        || PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1]) || !PyTuple_Check(args[3])
+        || !PyTuple_Check(args[4]) || PyTuple_GET_SIZE(args[3]) != PyTuple_GET_SIZE(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "pull_keys(states: list, dicts: list, rel_key, fk_keys: tuple, "
+                        "src_keys: tuple)");
+        return NULL;
+    }
+    static PyObject *expired_name = NULL;
+    if (expired_name == NULL && (expired_name = PyUnicode_InternFromString("expired_keys")) == NULL) {
+        return NULL;
+    }
+    PyObject *states = args[0], *dicts = args[1], *rel_key = args[2];
+    PyObject *fk_keys = args[3], *src_keys = args[4];
+    Py_ssize_t n = PyList_GET_SIZE(states), nk = PyTuple_GET_SIZE(fk_keys);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *st = PyList_GET_ITEM(states, i);
+        PyObject *d = PyList_GET_ITEM(dicts, i);
+        if (!is_state(st) || !PyDict_Check(d) || slot(st, S_KEY) != Py_None) {
+            Py_RETURN_FALSE;
+        }
+        PyObject *expired = state_dict_attr(st, expired_name);
+        if (expired == NULL) {
+            return NULL;
+        }
+        int truth = PyObject_IsTrue(expired);
+        if (truth != 0) {
+            if (truth < 0) {
+                return NULL;
+            }
+            Py_RETURN_FALSE;
+        }
+        PyObject *related = PyDict_GetItemWithError(d, rel_key);
+        if (related == NULL) {
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            Py_RETURN_FALSE;
+        }
+        if (related == Py_None) {
+            Py_RETURN_FALSE;
+        }
+        Py_INCREF(related); /* d may change below */
+        PyObject *src = PyObject_GenericGetDict(related, NULL);
+        if (src == NULL) {
+            Py_DECREF(related);
+            return NULL;
+        }
+        int failed = 0;
+        for (Py_ssize_t k = 0; k < nk && !failed; k++) {
+            PyObject *value = PyDict_GetItemWithError(src, PyTuple_GET_ITEM(src_keys, k));
+            if (value == NULL) {
+                if (PyErr_Occurred()) {
+                    failed = 1;
+                    break;
+                }
+                value = Py_None;
+            }
+            failed = PyDict_SetItem(d, PyTuple_GET_ITEM(fk_keys, k), value) < 0;
+        }
+        Py_DECREF(src);
+        Py_DECREF(related);
+        if (failed) {
+            return NULL;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/* nothing_to_push(states, objs, dicts, coll_key, back_key) -> bool
+ *
+ * persistence._nothing_to_push for one one-to-many relationship, in one
+ * pass: True when every row is a plain new row (no key, no committed
+ * values) and every member of every collection it holds under ``coll_key``
+ * is a new object (a state without a key) whose ``back_key`` is that row. */
+static PyObject *
+nothing_to_push(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyList_Check(args[2])
+        || PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])
+        || PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "nothing_to_push(states: list, objs: list, dicts: list, coll_key, "
+                        "back_key)");
+        return NULL;
+    }
+    PyObject *states = args[0], *objs = args[1], *dicts = args[2];
+    PyObject *coll_key = args[3], *back_key = args[4];
+    Py_ssize_t n = PyList_GET_SIZE(states);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *st = PyList_GET_ITEM(states, i);
+        PyObject *d = PyList_GET_ITEM(dicts, i);
+        if (!is_state(st) || !PyDict_Check(d) || slot(st, S_KEY) != Py_None) {
+            Py_RETURN_FALSE;
+        }
+        PyObject *committed = slot(st, S_COMMITTED);
+        int truth = PyObject_IsTrue(committed);
+        if (truth != 0) {
+            if (truth < 0) {
+                return NULL;
+            }
+            Py_RETURN_FALSE;
+        }
+        PyObject *coll = PyDict_GetItemWithError(d, coll_key);
+        if (coll == NULL) {
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            continue;
+        }
+        if (!PyList_Check(coll)) {
+            Py_RETURN_FALSE; /* None, or not a collection: the row-by-row path decides */
+        }
+        PyObject *owner = PyList_GET_ITEM(objs, i);
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(coll); j++) {
+            PyObject *member = PyList_GET_ITEM(coll, j);
+            PyObject *md = PyObject_GenericGetDict(member, NULL);
+            if (md == NULL) {
+                return NULL;
+            }
+            PyObject *mst = PyDict_GetItemWithError(md, state_key);
+            PyObject *back = mst != NULL ? PyDict_GetItemWithError(md, back_key) : NULL;
+            int ok = mst != NULL && is_state(mst) && slot(mst, S_KEY) == Py_None && back == owner;
+            Py_DECREF(md);
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            if (!ok) {
+                Py_RETURN_FALSE;
+            }
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/* group_by_mapper(states) -> {mapper: [state, ...]} in order of first appearance */
+static PyObject *
+group_by_mapper(PyObject *module, PyObject *states)
+{
+    if (!PyList_Check(states)) {
+        PyErr_SetString(PyExc_TypeError, "group_by_mapper(states: list)");
+        return NULL;
+    }
+    PyObject *groups = PyDict_New();
+    if (groups == NULL) {
+        return NULL;
+    }
+    PyObject *last_mapper = NULL, *last_list = NULL; /* borrowed from groups */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(states); i++) {
+        PyObject *st = PyList_GET_ITEM(states, i);
+        if (!is_state(st)) {
+            PyErr_SetString(PyExc_TypeError, "group_by_mapper(): states expected");
+            goto fail;
+        }
+        PyObject *mapper = slot(st, S_MAPPER);
+        if (mapper != last_mapper) {
+            last_list = PyDict_GetItemWithError(groups, mapper);
+            if (last_list == NULL) {
+                if (PyErr_Occurred()) {
+                    goto fail;
+                }
+                PyObject *list = PyList_New(0);
+                if (list == NULL || PyDict_SetItem(groups, mapper, list) < 0) {
+                    Py_XDECREF(list);
+                    goto fail;
+                }
+                Py_DECREF(list);
+                last_list = list;
+            }
+            last_mapper = mapper;
+        }
+        if (PyList_Append(last_list, st) < 0) {
+            goto fail;
+        }
+    }
+    return groups;
+fail:
+    Py_DECREF(groups);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"pull_keys", (PyCFunction)(void (*)(void))pull_keys, METH_FASTCALL,
+     "pull_keys(states, dicts, rel_key, fk_keys, src_keys) -> whether every row was done."},
+    {"nothing_to_push", (PyCFunction)(void (*)(void))nothing_to_push, METH_FASTCALL,
+     "nothing_to_push(states, objs, dicts, coll_key, back_key) -> bool."},
+    {"group_by_mapper", group_by_mapper, METH_O,
+     "group_by_mapper(states) -> {mapper: states} in order of first appearance."},
     {"set_columns", (PyCFunction)(void (*)(void))set_columns, METH_FASTCALL,
      "set_columns(dicts, keys, columns): set each row's values (a non-list: every row's)."},
     {"gather", (PyCFunction)(void (*)(void))gather, METH_FASTCALL,

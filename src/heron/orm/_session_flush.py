@@ -339,9 +339,10 @@ class _SessionFlush(_SessionCore):
         # inserts, level by level: parents before children
         for level in uow.insert_levels(new_states, new_mappers):
             for mapper, states in level:
+                objs, dicts = persistence.objects_of(states)
                 if mapper.m2o_props:
-                    persistence.pull_many_to_one_new(mapper, states)
-                objs, dicts = await persistence.insert_group(ctx, mapper, states)
+                    persistence.pull_many_to_one_new(mapper, states, objs, dicts)
+                await persistence.insert_group(ctx, mapper, states, objs, dicts)
                 if mapper.o2m_props:
                     persistence.push_one_to_many_new(mapper, states, deleting_ids, objs, dicts)
         # updates (including keys set by the inserts above)

@@ -107,7 +107,9 @@ def pull_many_to_one(state: InstanceState, obj: Any, include_post_update: bool =
         _sync_pairs(prop, value, obj, state, many_to_one=True)
 
 
-def pull_many_to_one_new(mapper: Mapper, states: list[InstanceState]) -> None:
+def pull_many_to_one_new(
+    mapper: Mapper, states: list[InstanceState], objs: list[Any], dicts: list[dict[str, Any]]
+) -> None:
     """``pull_many_to_one`` for rows about to be INSERTed, without change tracking.
 
     The INSERT writes every column of a new row, and the flush forgets the
@@ -130,9 +132,16 @@ def pull_many_to_one_new(mapper: Mapper, states: list[InstanceState]) -> None:
             plan.append((prop.key, pairs))
     if not plan:
         return
-    objs = list(map(_call, states))
-    dicts = list(map(_dict_of, objs))
-    if not any(map(_expired_of, states)) and all(map(is_, map(_key_of, states), repeat(None))):
+    if _speedups is not None:
+        # each relationship's keys in one C pass (stops at the first row that
+        # is not a plain new row holding a related object: the loop below)
+        pull = _speedups.pull_keys
+        if all(
+            pull(states, dicts, rel_key, tuple(k for k, _ in pairs), tuple(k for _, k in pairs))
+            for rel_key, pairs in plan
+        ):
+            return
+    elif not any(map(_expired_of, states)) and all(map(is_, map(_key_of, states), repeat(None))):
         # plain new rows: each relationship's keys copied column-wise at C
         # speed when every row holds a related object (hot path: W2)
         for rel_key, pairs in plan:
@@ -245,10 +254,21 @@ def push_one_to_many_new(
     anything else takes the row-by-row path. ``objs`` and ``dicts`` are the
     rows' objects and ``__dict__``s, as ``insert_group`` returned them.
     """
-    if not any(sum(map(_has, dicts, repeat(k))) for k in mapper.o2m_keys):
-        return  # no row holds a collection (hot path: benchmarks W1)
-    if _nothing_to_push(mapper, states, objs, dicts):
-        return
+    if _speedups is not None:
+        # the check below, one C pass per relationship
+        nothing = _speedups.nothing_to_push
+        if all(
+            p.back is not None
+            and p.uselist
+            and nothing(states, objs, dicts, p.key, p.back.key)
+            for p in mapper.o2m_props
+        ):
+            return
+    else:
+        if not any(sum(map(_has, dicts, repeat(k))) for k in mapper.o2m_keys):
+            return  # no row holds a collection (hot path: benchmarks W1)
+        if _nothing_to_push(mapper, states, objs, dicts):
+            return
     o2m_keys = mapper.o2m_keys
     for st, obj, d in zip(states, objs, dicts, strict=True):
         if not o2m_keys.isdisjoint(d):
@@ -364,21 +384,30 @@ def _null_children(
 # -- statements -------------------------------------------------------------------
 
 
+def objects_of(states: list[InstanceState]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The objects of new rows' ``states`` and their ``__dict__``s (two C-level
+    passes, made once for every step of a flush that needs them)."""
+    objs = list(map(_call, states))
+    return objs, list(map(_dict_of, objs))
+
+
 async def insert_group(
-    ctx: FlushContext, mapper: Mapper, states: list[InstanceState]
-) -> tuple[list[Any], list[dict[str, Any]]]:
+    ctx: FlushContext,
+    mapper: Mapper,
+    states: list[InstanceState],
+    objs: list[Any],
+    dicts_all: list[dict[str, Any]],
+) -> None:
     """INSERT one table's new rows (one level), fetching generated keys and server defaults.
 
-    Returns the rows' objects and their ``__dict__``s, in ``states`` order,
-    for the steps after the INSERT (no second pass to gather them).
+    ``objs`` and ``dicts_all`` are the rows' objects and their ``__dict__``s,
+    in ``states`` order (``objects_of``).
     """
     # hot path: benchmarks W1 (insert 10,000 objects). Work is per column
     # where it can be (C-speed list operations), per row only where it must.
     if not states:
-        return [], []
+        return
     dialect = ctx.dialect
-    objs = list(map(_call, states))
-    dicts_all = list(map(_dict_of, objs))
     columns = mapper.columns
     auto = mapper.autoincrement_key
     colset = mapper.column_key_set
@@ -492,7 +521,6 @@ async def insert_group(
                 d.update(zip(ret_keys, row, strict=True))
     ctx.inserted.extend(states)
     ctx.inserted_groups.append((mapper, states, dicts_all))
-    return objs, dicts_all
 
 
 def _shapes_by_row(
