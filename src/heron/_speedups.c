@@ -872,6 +872,224 @@ fail:
     return NULL;
 }
 
+/* Init: a mapped class's keyword __init__ in C.
+ *
+ * Init(columns, relationships, registry, general, python_init) is installed
+ * as the class's __init__ (decl.py, _class_init). Calling the class then
+ * runs init_call with the new instance and the keyword arguments as a dict:
+ * column values go straight into the instance __dict__, relationships
+ * through their setters afterwards, in declaration order. Anything else (a
+ * positional argument, an unknown keyword, mappers not configured yet, an
+ * instance that already has a state) goes to ``general`` (the general
+ * DeclarativeBase.__init__), before anything is written. ``python_init`` is
+ * the generated Python __init__ it replaces, exposed as __wrapped__ so that
+ * inspect.signature(Class) shows the keyword parameters. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *columns;       /* frozenset of column keys */
+    PyObject *relationships; /* tuple of (key, setter) in declaration order */
+    PyObject *registry;      /* its .configured is checked on each call */
+    PyObject *general;
+    PyObject *wrapped;
+    PyObject *doc;
+} InitObject;
+
+static PyObject *configured_name = NULL;
+
+static int
+init_traverse(InitObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->columns);
+    Py_VISIT(self->relationships);
+    Py_VISIT(self->registry);
+    Py_VISIT(self->general);
+    Py_VISIT(self->wrapped);
+    Py_VISIT(self->doc);
+    return 0;
+}
+
+static int
+init_clear(InitObject *self)
+{
+    Py_CLEAR(self->columns);
+    Py_CLEAR(self->relationships);
+    Py_CLEAR(self->registry);
+    Py_CLEAR(self->general);
+    Py_CLEAR(self->wrapped);
+    Py_CLEAR(self->doc);
+    return 0;
+}
+
+static void
+init_dealloc(InitObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    init_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+init_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *columns, *relationships, *registry, *general, *wrapped;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Init() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!OOO", &PyFrozenSet_Type, &columns, &PyTuple_Type,
+                          &relationships, &registry, &general, &wrapped)) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(relationships); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(relationships, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "Init(): relationships are (key, setter) pairs");
+            return NULL;
+        }
+    }
+    InitObject *self = (InitObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->columns = Py_NewRef(columns);
+    self->relationships = Py_NewRef(relationships);
+    self->registry = Py_NewRef(registry);
+    self->general = Py_NewRef(general);
+    self->wrapped = Py_NewRef(wrapped);
+    self->doc = PyObject_GetAttrString(wrapped, "__doc__");
+    if (self->doc == NULL) {
+        PyErr_Clear();
+        self->doc = Py_NewRef(Py_None);
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *
+init_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(self);
+    }
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *
+init_call(InitObject *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs != 1) {
+        /* no instance, or positional arguments: the general path raises */
+        return PyObject_Call(self->general, args, kwds);
+    }
+    PyObject *obj = PyTuple_GET_ITEM(args, 0);
+    PyObject *configured = PyObject_GetAttr(self->registry, configured_name);
+    if (configured == NULL) {
+        return NULL;
+    }
+    int ready = PyObject_IsTrue(configured);
+    Py_DECREF(configured);
+    if (ready < 0) {
+        return NULL;
+    }
+    PyObject *d = PyObject_GenericGetDict(obj, NULL);
+    if (d == NULL) {
+        return NULL;
+    }
+    int has_state = PyDict_Contains(d, state_key);
+    if (has_state < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_ssize_t nrel = PyTuple_GET_SIZE(self->relationships);
+    int general = !ready || has_state;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    /* every keyword must name a column or a relationship of the class */
+    while (!general && kwds != NULL && PyDict_Next(kwds, &pos, &key, &value)) {
+        int is_column = PySet_Contains(self->columns, key);
+        if (is_column < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        if (is_column) {
+            continue;
+        }
+        int found = 0;
+        for (Py_ssize_t r = 0; r < nrel && !found; r++) {
+            PyObject *rel_key = PyTuple_GET_ITEM(PyTuple_GET_ITEM(self->relationships, r), 0);
+            int eq = PyObject_RichCompareBool(rel_key, key, Py_EQ);
+            if (eq < 0) {
+                Py_DECREF(d);
+                return NULL;
+            }
+            found = eq;
+        }
+        if (!found) {
+            general = 1;
+        }
+    }
+    if (general) {
+        Py_DECREF(d);
+        return PyObject_Call(self->general, args, kwds);
+    }
+    if (kwds == NULL) {
+        Py_DECREF(d);
+        Py_RETURN_NONE;
+    }
+    /* columns first: a column store fires no event */
+    int has_rel = 0;
+    pos = 0;
+    while (PyDict_Next(kwds, &pos, &key, &value)) {
+        int is_column = PySet_Contains(self->columns, key);
+        if (is_column < 0 || (is_column && PyDict_SetItem(d, key, value) < 0)) {
+            Py_DECREF(d);
+            return NULL;
+        }
+        has_rel |= !is_column;
+    }
+    Py_DECREF(d);
+    /* then relationships, through their setters (they fire events) */
+    for (Py_ssize_t r = 0; has_rel && r < nrel; r++) {
+        PyObject *pair = PyTuple_GET_ITEM(self->relationships, r);
+        value = PyDict_GetItemWithError(kwds, PyTuple_GET_ITEM(pair, 0));
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            continue;
+        }
+        PyObject *call_args[2] = {obj, value};
+        PyObject *result = PyObject_Vectorcall(PyTuple_GET_ITEM(pair, 1), call_args, 2, NULL);
+        if (result == NULL) {
+            return NULL;
+        }
+        Py_DECREF(result);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMemberDef init_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(InitObject, wrapped), READONLY,
+     "The generated Python __init__ this one stands for (its signature)."},
+    {"__doc__", T_OBJECT, offsetof(InitObject, doc), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject InitType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "heron._speedups.Init",
+    .tp_basicsize = sizeof(InitObject),
+    .tp_dealloc = (destructor)init_dealloc,
+    .tp_call = (ternaryfunc)init_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "A mapped class's keyword __init__ (see decl.py _class_init).",
+    .tp_traverse = (traverseproc)init_traverse,
+    .tp_clear = (inquiry)init_clear,
+    .tp_members = init_members,
+    .tp_descr_get = init_descr_get,
+    .tp_new = init_new,
+};
+
 static PyMethodDef methods[] = {
     {"pull_keys", (PyCFunction)(void (*)(void))pull_keys, METH_FASTCALL,
      "pull_keys(states, dicts, rel_key, fk_keys, src_keys) -> whether every row was done."},
@@ -908,8 +1126,22 @@ PyInit__speedups(void)
 {
     empty_tuple = PyTuple_New(0);
     zero = PyLong_FromLong(0);
-    if (empty_tuple == NULL || zero == NULL) {
+    configured_name = PyUnicode_InternFromString("configured");
+    if (empty_tuple == NULL || zero == NULL || configured_name == NULL) {
         return NULL;
     }
-    return PyModule_Create(&module_def);
+    if (PyType_Ready(&InitType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&InitType);
+    if (PyModule_AddObject(module, "Init", (PyObject *)&InitType) < 0) {
+        Py_DECREF(&InitType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -11,6 +11,7 @@ references.
 from __future__ import annotations
 
 import gc
+import inspect
 import os
 import sys
 import weakref
@@ -170,3 +171,22 @@ async def test_c_loop_raises_a_driver_shape_error_cleanly(
         with pytest.raises(IndexError):
             loader([(5, "x")], s, False)
         assert 5 not in s._identity.get(User.__mapper__, {})
+
+
+@needs_c
+def test_mapped_classes_construct_through_the_c_init() -> None:
+    """The generated keyword __init__ runs in C (its Python source stays as
+    __wrapped__, for inspect.signature) and keeps no references."""
+    init = User.__dict__["__init__"]
+    assert type(init).__name__ == "Init"
+    assert "name" in inspect.signature(User).parameters
+    value = "a value only this test holds"
+    before = sys.getrefcount(value)
+    users = [User(name=value, addresses=[Address(email_address=value)]) for _ in range(500)]
+    assert sys.getrefcount(value) == before + 1000
+    assert all(u.addresses[0].user is u for u in users)
+    refs = [weakref.ref(u) for u in users]
+    del users
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert sys.getrefcount(value) == before

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Union, overlo
 
 from heron import exc
 from heron.orm.instrumentation import AwaitableAttrs, ColumnAttribute, RelationshipAttribute
+from heron.orm.loading import _speedups
 from heron.orm.mapper import Mapper, Registry, _all_registries
 from heron.orm.relationships import RelationshipProperty
 from heron.orm.state import NO_VALUE, STATE_KEY
@@ -473,6 +474,12 @@ def _class_init(mapper: Mapper) -> Any:
         init = ns["__init__"]
     init.__doc__ = general.__doc__
     init.__qualname__ = f"{mapper.class_.__qualname__}.__init__"
+    if _speedups is not None and init.__code__.co_kwonlyargcount:
+        # the same __init__ in C (heron/_speedups.c Init): no Python frame and
+        # no keyword matching per object; the function above stays as its
+        # __wrapped__, so inspect.signature(cls) shows the keyword parameters
+        setters = tuple((k, ns[f"_heron_set_{k}"]) for k in rel_keys)
+        return _speedups.Init(frozenset(keys), setters, mapper.registry, general, init)
     return init
 
 
