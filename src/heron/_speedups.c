@@ -1090,7 +1090,189 @@ static PyTypeObject InitType = {
     .tp_new = init_new,
 };
 
+static PyObject *owner_attr = NULL, *prop_attr = NULL, *backrefs_attr = NULL;
+
+/* new_collections(objs, key, coll_type, prop) -> (colls, shared)
+ *
+ * loaders._collections_by_key for a one-column parent key: one empty
+ * collection (``coll_type``, a list subclass with _owner and _prop) per
+ * distinct value of ``key`` in the objects' __dict__s (a missing key reads
+ * as None), owned by the first object with it; later objects sharing a
+ * value come back in ``shared`` as (object, value) pairs. */
+static PyObject *
+new_collections(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyType_Check(args[2])
+        || !PyType_IsSubtype((PyTypeObject *)args[2], &PyList_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "new_collections(objs: list, key, coll_type: list subclass, prop)");
+        return NULL;
+    }
+    PyObject *objs = args[0], *key = args[1], *prop = args[3];
+    PyTypeObject *coll_type = (PyTypeObject *)args[2];
+    PyObject *colls = PyDict_New();
+    PyObject *shared = PyList_New(0);
+    if (colls == NULL || shared == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs); i++) {
+        PyObject *obj = PyList_GET_ITEM(objs, i);
+        PyObject *d = PyObject_GenericGetDict(obj, NULL);
+        if (d == NULL) {
+            goto fail;
+        }
+        PyObject *value = PyDict_GetItemWithError(d, key);
+        Py_XINCREF(value);
+        Py_DECREF(d);
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            value = Py_NewRef(Py_None);
+        }
+        int seen = PyDict_Contains(colls, value);
+        int r = 0;
+        if (seen > 0) {
+            PyObject *pair = PyTuple_Pack(2, obj, value);
+            r = pair == NULL ? -1 : PyList_Append(shared, pair);
+            Py_XDECREF(pair);
+        }
+        else if (seen == 0) {
+            PyObject *coll = PyList_Type.tp_new(coll_type, empty_tuple, NULL);
+            r = coll == NULL ? -1 : 0;
+            if (r == 0) {
+                r = PyObject_SetAttr(coll, owner_attr, obj);
+            }
+            if (r == 0) {
+                r = PyObject_SetAttr(coll, prop_attr, prop);
+            }
+            if (r == 0) {
+                r = PyDict_SetItem(colls, value, coll);
+            }
+            Py_XDECREF(coll);
+        }
+        Py_DECREF(value);
+        if (seen < 0 || r < 0) {
+            goto fail;
+        }
+    }
+    PyObject *out = PyTuple_Pack(2, colls, shared);
+    Py_DECREF(colls);
+    Py_DECREF(shared);
+    return out;
+fail:
+    Py_XDECREF(colls);
+    Py_XDECREF(shared);
+    return NULL;
+}
+
+/* install_collections(colls, start, key) -> index
+ *
+ * instrumentation.install_collections from colls[start] on: each collection
+ * becomes ``key`` of its _owner's __dict__. Stops after installing one whose
+ * owner's state holds deferred changes (pending_backrefs) and returns its
+ * index, for the caller to replay them and go on from the next (the order
+ * of the Python loop); returns len(colls) when done. */
+static PyObject *
+install_collections(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "install_collections(colls: list, start, key)");
+        return NULL;
+    }
+    PyObject *colls = args[0], *key = args[2];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    for (; i < PyList_GET_SIZE(colls); i++) {
+        PyObject *coll = PyList_GET_ITEM(colls, i);
+        PyObject *owner = PyObject_GetAttr(coll, owner_attr);
+        if (owner == NULL) {
+            return NULL;
+        }
+        PyObject *d = PyObject_GenericGetDict(owner, NULL);
+        Py_DECREF(owner);
+        if (d == NULL) {
+            return NULL;
+        }
+        int r = PyDict_SetItem(d, key, coll);
+        PyObject *st = r < 0 ? NULL : PyDict_GetItemWithError(d, state_key);
+        int replay = 0;
+        if (st != NULL && is_state(st)) {
+            PyObject *backrefs = state_dict_attr(st, backrefs_attr);
+            replay = backrefs == NULL ? -1 : PyObject_IsTrue(backrefs);
+        }
+        Py_DECREF(d);
+        if (r < 0 || replay < 0 || PyErr_Occurred()) {
+            return NULL;
+        }
+        if (replay) {
+            break;
+        }
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+/* mark_deleted(states, identity) -> [(state, instance), ...]
+ *
+ * After a flush, for rows whose DELETE it sent: deleted_flushed = True, and
+ * out of their mapper's identity map (``identity``: mapper -> map) when the
+ * entry there is still this state; returns (state, instance) pairs for the
+ * transaction's record, in one pass. */
+static PyObject *
+mark_deleted(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "mark_deleted(states: list, identity: dict)");
+        return NULL;
+    }
+    PyObject *states = args[0], *identity = args[1];
+    Py_ssize_t n = PyList_GET_SIZE(states);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *st = PyList_GET_ITEM(states, i);
+        if (!is_state(st)) {
+            PyErr_SetString(PyExc_TypeError, "mark_deleted(): states expected");
+            goto fail;
+        }
+        set_slot(st, offsets[S_DELETED_FLUSHED], Py_True);
+        PyObject *key = slot(st, S_KEY);
+        PyObject *imap = PyDict_GetItemWithError(identity, slot(st, S_MAPPER));
+        if (imap == NULL && PyErr_Occurred()) {
+            goto fail;
+        }
+        if (imap != NULL && key != Py_None && PyDict_Check(imap)) {
+            PyObject *entry = PyDict_GetItemWithError(imap, key);
+            if (entry == NULL && PyErr_Occurred()) {
+                goto fail;
+            }
+            if (entry == st && PyDict_DelItem(imap, key) < 0) {
+                goto fail;
+            }
+        }
+        PyObject *pair = PyTuple_Pack(2, st, PyWeakref_GET_OBJECT(st));
+        if (pair == NULL) {
+            goto fail;
+        }
+        PyList_SET_ITEM(out, i, pair);
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"new_collections", (PyCFunction)(void (*)(void))new_collections, METH_FASTCALL,
+     "new_collections(objs, key, coll_type, prop) -> (colls, shared)."},
+    {"install_collections", (PyCFunction)(void (*)(void))install_collections, METH_FASTCALL,
+     "install_collections(colls, start, key) -> index of one to replay, or len(colls)."},
+    {"mark_deleted", (PyCFunction)(void (*)(void))mark_deleted, METH_FASTCALL,
+     "mark_deleted(states, identity) -> [(state, instance), ...]."},
     {"pull_keys", (PyCFunction)(void (*)(void))pull_keys, METH_FASTCALL,
      "pull_keys(states, dicts, rel_key, fk_keys, src_keys) -> whether every row was done."},
     {"nothing_to_push", (PyCFunction)(void (*)(void))nothing_to_push, METH_FASTCALL,
@@ -1127,7 +1309,11 @@ PyInit__speedups(void)
     empty_tuple = PyTuple_New(0);
     zero = PyLong_FromLong(0);
     configured_name = PyUnicode_InternFromString("configured");
-    if (empty_tuple == NULL || zero == NULL || configured_name == NULL) {
+    owner_attr = PyUnicode_InternFromString("_owner");
+    prop_attr = PyUnicode_InternFromString("_prop");
+    backrefs_attr = PyUnicode_InternFromString("pending_backrefs");
+    if (empty_tuple == NULL || zero == NULL || configured_name == NULL || owner_attr == NULL
+        || prop_attr == NULL || backrefs_attr == NULL) {
         return NULL;
     }
     if (PyType_Ready(&InitType) < 0) {

@@ -18,10 +18,11 @@ from heron._util.gcpause import paused_gc
 from heron.orm.instrumentation import (
     InstrumentedList,
     RelationshipAttribute,
+    _apply_pending,
     install_collections,
     new_collection,
 )
-from heron.orm.loading import entity_loader, entity_positions, group_loader_for
+from heron.orm.loading import _speedups, entity_loader, entity_positions, group_loader_for
 from heron.orm.relationships import Direction, RelationshipProperty
 from heron.orm.state import STATE_KEY
 
@@ -386,6 +387,8 @@ def _collections_by_key(
     """
     colls: dict[Any, InstrumentedList] = {}
     shared: list[tuple[Any, Any]] = []
+    if len(parent_keys) == 1 and _speedups is not None and type(todo) is list:
+        return _speedups.new_collections(todo, parent_keys[0], InstrumentedList, prop)  # type: ignore[no-any-return]
     if len(parent_keys) == 1:
         (pk,) = parent_keys
         # new_collection inlined (hot path: one per parent; benchmarks W6
@@ -484,7 +487,17 @@ async def _selectin_collection(
     # copies first: replaying deferred changes below may change the originals
     filled = [*colls.values(), *[new_collection(obj, prop, colls[key]) for obj, key in shared]]
     if prop.uselist:
-        install_collections(prop, filled)
+        if _speedups is not None:
+            # one C pass; an owner with deferred changes replays them here, in
+            # the order of install_collections' loop
+            install = _speedups.install_collections
+            i = install(filled, 0, prop.key)
+            while i < len(filled):
+                owner = filled[i]._owner
+                _apply_pending(owner.__dict__[STATE_KEY], owner, prop, filled[i])
+                i = install(filled, i + 1, prop.key)
+        else:
+            install_collections(prop, filled)
     else:
         for coll in filled:
             coll._owner.__dict__[prop.key] = coll[0] if coll else None
