@@ -94,6 +94,10 @@ typedef struct {
 static int
 parse_spec(PyObject *spec, Spec *s)
 {
+    if (State == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "heron._speedups: configure() was not called");
+        return -1;
+    }
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 5) {
         PyErr_SetString(PyExc_TypeError, "heron._speedups: bad spec");
         return -1;
@@ -401,6 +405,10 @@ add_new(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *owner = args[5], *session = args[6], *new = args[7];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]);
     if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (State == NULL || i < 0) {
+        PyErr_SetString(PyExc_ValueError, "add_new(): not configured, or a negative start");
         return NULL;
     }
     long long counter = PyLong_AsLongLong(args[8]);

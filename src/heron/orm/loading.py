@@ -71,7 +71,8 @@ def loader_for(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> RowLoade
 def c_spec(mapper: Mapper, positions: Sequence[tuple[str, int]]) -> tuple[Any, ...] | None:
     """What the C loops need to build ``mapper``'s instances from rows laid out
     as ``positions``; None when they cannot (no extension, a composite key)."""
-    if _speedups is None or len(mapper.pk_keys) != 1:
+    # (the C spec holds up to 64 columns: wider tables take the Python loaders)
+    if _speedups is None or len(mapper.pk_keys) != 1 or len(positions) > 64:
         return None
     index = dict(positions)
     pk = mapper.pk_keys[0]

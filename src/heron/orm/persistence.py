@@ -432,7 +432,7 @@ async def insert_group(
     gathered: dict[str, list[Any]] | None = None
     with paused_gc(len(objs)):
         count = len(objs)
-        if _speedups is not None:
+        if _speedups is not None and len(colset) <= 256:  # gather's most columns
             col_keys = tuple(colset)
             columns_of = _speedups.gather(dicts_all, col_keys, NO_VALUE)
             gathered = {}
