@@ -1274,7 +1274,169 @@ fail:
     return NULL;
 }
 
+static PyObject *colset_attr = NULL;
+
+/* collect_updates(strong, skip, no_value) -> {(mapper, keys): [obj, ...]}
+ *
+ * unitofwork.collect_updates in C: persistent objects held by the session
+ * (``strong``: state -> object) whose committed values differ from their
+ * current ones, grouped by mapper and the tuple of changed column keys. A
+ * value counts as unchanged when it is the same object, or of the same type
+ * and equal; ``no_value`` marks "had no value". ``skip`` holds id()s of
+ * states to leave out (rows being deleted). */
+static PyObject *
+collect_updates(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "collect_updates(strong: dict, skip: set, no_value)");
+        return NULL;
+    }
+    PyObject *strong = args[0], *skip = args[1], *no_value = args[2];
+    int skipping = PySet_GET_SIZE(skip) > 0;
+    PyObject *groups = PyDict_New();
+    if (groups == NULL) {
+        return NULL;
+    }
+    PyObject *last_mapper = NULL, *colset = NULL; /* colset: a new reference */
+    PyObject *st, *obj;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(strong, &pos, &st, &obj)) {
+        if (!is_state(st)) {
+            PyErr_SetString(PyExc_TypeError, "collect_updates(): states expected");
+            goto fail;
+        }
+        PyObject *committed = slot(st, S_COMMITTED);
+        if (!PyDict_Check(committed) || PyDict_GET_SIZE(committed) == 0
+            || slot(st, S_KEY) == Py_None) {
+            continue;
+        }
+        if (skipping) {
+            PyObject *ident = PyLong_FromVoidPtr(st);
+            int skipped = ident == NULL ? -1 : PySet_Contains(skip, ident);
+            Py_XDECREF(ident);
+            if (skipped < 0) {
+                goto fail;
+            }
+            if (skipped) {
+                continue;
+            }
+        }
+        PyObject *mapper = slot(st, S_MAPPER);
+        if (mapper != last_mapper) {
+            Py_XDECREF(colset);
+            colset = PyObject_GetAttr(mapper, colset_attr);
+            if (colset == NULL) {
+                goto fail;
+            }
+            last_mapper = mapper;
+        }
+        PyObject *d = PyObject_GenericGetDict(obj, NULL);
+        if (d == NULL) {
+            goto fail;
+        }
+        /* held while values' __eq__ (any code) runs */
+        Py_INCREF(committed);
+        Py_INCREF(obj);
+        PyObject *changed = NULL; /* a list of keys, made on the first change */
+        PyObject *key, *old;
+        Py_ssize_t cpos = 0;
+        int failed = 0;
+        while (PyDict_Next(committed, &cpos, &key, &old)) {
+            int is_column = PySet_Contains(colset, key);
+            if (is_column <= 0) {
+                failed = is_column < 0;
+                if (failed) {
+                    break;
+                }
+                continue;
+            }
+            PyObject *new = PyDict_GetItemWithError(d, key);
+            if (new == NULL) {
+                if (PyErr_Occurred()) {
+                    failed = 1;
+                    break;
+                }
+                continue; /* no value now (expired): nothing to write */
+            }
+            if (new == no_value) {
+                continue;
+            }
+            if (old != no_value) {
+                if (old == new) {
+                    continue;
+                }
+                if (Py_TYPE(old) == Py_TYPE(new)) {
+                    int eq = PyObject_RichCompareBool(old, new, Py_EQ);
+                    if (eq < 0) {
+                        failed = 1;
+                        break;
+                    }
+                    if (eq) {
+                        continue;
+                    }
+                }
+            }
+            if (changed == NULL && (changed = PyList_New(0)) == NULL) {
+                failed = 1;
+                break;
+            }
+            if (PyList_Append(changed, key) < 0) {
+                failed = 1;
+                break;
+            }
+        }
+        Py_DECREF(d);
+        Py_DECREF(committed);
+        if (failed || changed == NULL) {
+            Py_DECREF(obj);
+            Py_XDECREF(changed);
+            if (failed) {
+                goto fail;
+            }
+            continue;
+        }
+        PyObject *keys = PyList_AsTuple(changed);
+        Py_DECREF(changed);
+        PyObject *group_key = keys == NULL ? NULL : PyTuple_Pack(2, mapper, keys);
+        Py_XDECREF(keys);
+        if (group_key == NULL) {
+            Py_DECREF(obj);
+            goto fail;
+        }
+        PyObject *members = PyDict_GetItemWithError(groups, group_key);
+        int r;
+        if (members != NULL) {
+            r = PyList_Append(members, obj);
+        }
+        else if (PyErr_Occurred()) {
+            r = -1;
+        }
+        else {
+            members = PyList_New(1);
+            r = members == NULL ? -1 : 0;
+            if (r == 0) {
+                PyList_SET_ITEM(members, 0, Py_NewRef(obj));
+                r = PyDict_SetItem(groups, group_key, members);
+                Py_DECREF(members);
+            }
+        }
+        Py_DECREF(group_key);
+        Py_DECREF(obj);
+        if (r < 0) {
+            goto fail;
+        }
+    }
+    Py_XDECREF(colset);
+    return groups;
+fail:
+    Py_XDECREF(colset);
+    Py_DECREF(groups);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"collect_updates", (PyCFunction)(void (*)(void))collect_updates, METH_FASTCALL,
+     "collect_updates(strong, skip, no_value) -> {(mapper, changed keys): [obj, ...]}."},
     {"new_collections", (PyCFunction)(void (*)(void))new_collections, METH_FASTCALL,
      "new_collections(objs, key, coll_type, prop) -> (colls, shared)."},
     {"install_collections", (PyCFunction)(void (*)(void))install_collections, METH_FASTCALL,
@@ -1320,8 +1482,9 @@ PyInit__speedups(void)
     owner_attr = PyUnicode_InternFromString("_owner");
     prop_attr = PyUnicode_InternFromString("_prop");
     backrefs_attr = PyUnicode_InternFromString("pending_backrefs");
+    colset_attr = PyUnicode_InternFromString("column_key_set");
     if (empty_tuple == NULL || zero == NULL || configured_name == NULL || owner_attr == NULL
-        || prop_attr == NULL || backrefs_attr == NULL) {
+        || prop_attr == NULL || backrefs_attr == NULL || colset_attr == NULL) {
         return NULL;
     }
     if (PyType_Ready(&InitType) < 0) {
