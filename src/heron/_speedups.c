@@ -25,6 +25,7 @@ static PyObject *state_key = NULL;
 static PyObject *owner_name = NULL; /* "_owner" (InstrumentedList) */
 static PyObject *empty_tuple = NULL;
 static PyObject *zero = NULL;
+static PyObject *colset_attr = NULL; /* "column_key_set" */
 
 enum { S_INSERT_ORDER, S_COMMITTED, S_MODIFIED, S_DELETED_FLUSHED, S_MAPPER, S_KEY, S_SESSION, N_SLOTS };
 static const char *slot_names[N_SLOTS] = {
@@ -1083,6 +1084,203 @@ static PyMemberDef init_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+/* SetAttr: DeclarativeBase.__setattr__ in C (decl.py installs it).
+ *
+ * A column key: the committed value is saved once (copy-on-write), an
+ * expired key stops being expired, the instance is marked modified and held
+ * by its session until flushed, then the value goes into __dict__. Any other
+ * name: object.__setattr__ (relationships are data descriptors). The Python
+ * method in decl.py is the reference and stays as __wrapped__. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *no_value;
+    PyObject *wrapped;
+} SetAttrObject;
+
+static PyObject *mapper_attr = NULL, *expired_attr = NULL, *strong_attr = NULL;
+
+static PyObject *
+setattr_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "__setattr__(self, name, value)");
+        return NULL;
+    }
+    PyObject *no_value = ((SetAttrObject *)callable)->no_value;
+    PyObject *self = args[0], *key = args[1], *value = args[2];
+    PyObject *mapper = PyObject_GetAttr((PyObject *)Py_TYPE(self), mapper_attr);
+    if (mapper == NULL) {
+        return NULL;
+    }
+    PyObject *colset = PyObject_GetAttr(mapper, colset_attr);
+    Py_DECREF(mapper);
+    if (colset == NULL) {
+        return NULL;
+    }
+    int is_column = PySet_Contains(colset, key);
+    Py_DECREF(colset);
+    if (is_column < 0) {
+        return NULL;
+    }
+    if (!is_column) {
+        if (PyObject_GenericSetAttr(self, key, value) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *d = PyObject_GenericGetDict(self, NULL);
+    if (d == NULL) {
+        return NULL;
+    }
+    PyObject *st = PyDict_GetItemWithError(d, state_key);
+    if (st == NULL && PyErr_Occurred()) {
+        goto fail;
+    }
+    if (st != NULL) {
+        if (!is_state(st)) {
+            PyErr_SetString(PyExc_TypeError, "__setattr__: the instance's state is not a state");
+            goto fail;
+        }
+        Py_INCREF(st);
+        int failed = 0;
+        if (slot(st, S_KEY) != Py_None) {
+            PyObject *old = PyDict_GetItemWithError(d, key);
+            if (old == NULL) {
+                failed = PyErr_Occurred() != NULL;
+                old = no_value;
+            }
+            PyObject *committed = slot(st, S_COMMITTED);
+            if (!failed && committed == Py_None) {
+                PyObject *fresh = PyDict_New();
+                failed = fresh == NULL || PyDict_SetItem(fresh, key, old) < 0;
+                if (!failed) {
+                    set_slot(st, offsets[S_COMMITTED], fresh);
+                }
+                Py_XDECREF(fresh);
+            }
+            else if (!failed && !PyDict_Check(committed)) {
+                PyErr_SetString(PyExc_TypeError, "__setattr__: committed values are not a dict");
+                failed = 1;
+            }
+            else if (!failed) {
+                int has = PyDict_Contains(committed, key);
+                failed = has < 0 || (!has && PyDict_SetItem(committed, key, old) < 0);
+            }
+            if (!failed) {
+                PyObject *expired = state_dict_attr(st, expired_attr);
+                int truth = expired == NULL ? -1 : PyObject_IsTrue(expired);
+                if (truth > 0) {
+                    if (PySet_Check(expired)) {
+                        failed = PySet_Discard(expired, key) < 0;
+                    }
+                    else {
+                        PyObject *r = PyObject_CallMethod(expired, "discard", "O", key);
+                        failed = r == NULL;
+                        Py_XDECREF(r);
+                    }
+                }
+                failed |= truth < 0;
+            }
+        }
+        if (!failed) {
+            int modified = PyObject_IsTrue(slot(st, S_MODIFIED));
+            if (modified < 0) {
+                failed = 1;
+            }
+            else if (!modified) {
+                set_slot(st, offsets[S_MODIFIED], Py_True);
+                PyObject *session = slot(st, S_SESSION);
+                if (session != Py_None) {
+                    PyObject *strong = PyObject_GetAttr(session, strong_attr);
+                    failed = strong == NULL || PyObject_SetItem(strong, st, self) < 0;
+                    Py_XDECREF(strong);
+                }
+            }
+        }
+        Py_DECREF(st);
+        if (failed) {
+            goto fail;
+        }
+    }
+    if (PyDict_SetItem(d, key, value) < 0) {
+        goto fail;
+    }
+    Py_DECREF(d);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+static PyObject *
+setattr_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *no_value, *wrapped;
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds)) || !PyArg_ParseTuple(args, "OO", &no_value, &wrapped)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "SetAttr(no_value, wrapped)");
+        }
+        return NULL;
+    }
+    SetAttrObject *self = (SetAttrObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = setattr_vectorcall;
+    self->no_value = Py_NewRef(no_value);
+    self->wrapped = Py_NewRef(wrapped);
+    return (PyObject *)self;
+}
+
+static int
+setattr_traverse(SetAttrObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->no_value);
+    Py_VISIT(self->wrapped);
+    return 0;
+}
+
+static int
+setattr_clear(SetAttrObject *self)
+{
+    Py_CLEAR(self->no_value);
+    Py_CLEAR(self->wrapped);
+    return 0;
+}
+
+static void
+setattr_dealloc(SetAttrObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    setattr_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef setattr_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(SetAttrObject, wrapped), READONLY,
+     "The Python __setattr__ this one stands for."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject SetAttrType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "heron._speedups.SetAttr",
+    .tp_basicsize = sizeof(SetAttrObject),
+    .tp_dealloc = (destructor)setattr_dealloc,
+    .tp_vectorcall_offset = offsetof(SetAttrObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_METHOD_DESCRIPTOR
+                | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "DeclarativeBase.__setattr__ in C (see decl.py).",
+    .tp_traverse = (traverseproc)setattr_traverse,
+    .tp_clear = (inquiry)setattr_clear,
+    .tp_members = setattr_members,
+    .tp_descr_get = init_descr_get,
+    .tp_new = setattr_new,
+};
+
 static PyTypeObject InitType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "heron._speedups.Init",
@@ -1273,8 +1471,6 @@ fail:
     Py_DECREF(out);
     return NULL;
 }
-
-static PyObject *colset_attr = NULL;
 
 /* collect_updates(strong, skip, no_value) -> {(mapper, keys): [obj, ...]}
  *
@@ -1487,7 +1683,13 @@ PyInit__speedups(void)
         || prop_attr == NULL || backrefs_attr == NULL || colset_attr == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&InitType) < 0) {
+    mapper_attr = PyUnicode_InternFromString("__mapper__");
+    expired_attr = PyUnicode_InternFromString("expired_keys");
+    strong_attr = PyUnicode_InternFromString("_strong");
+    if (mapper_attr == NULL || expired_attr == NULL || strong_attr == NULL) {
+        return NULL;
+    }
+    if (PyType_Ready(&InitType) < 0 || PyType_Ready(&SetAttrType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -1497,6 +1699,12 @@ PyInit__speedups(void)
     Py_INCREF(&InitType);
     if (PyModule_AddObject(module, "Init", (PyObject *)&InitType) < 0) {
         Py_DECREF(&InitType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&SetAttrType);
+    if (PyModule_AddObject(module, "SetAttr", (PyObject *)&SetAttrType) < 0) {
+        Py_DECREF(&SetAttrType);
         Py_DECREF(module);
         return NULL;
     }

@@ -343,6 +343,11 @@ class DeclarativeBase:
         else:
             object.__setattr__(self, key, value)
 
+    if _speedups is not None:
+        # the same method in C (heron/_speedups.c SetAttr; the Python one
+        # above is its __wrapped__): hot path, benchmarks W5
+        __setattr__ = _speedups.SetAttr(NO_VALUE, __setattr__)
+
     @property
     def awaitable_attrs(self) -> AwaitableAttrs:
         """``await obj.awaitable_attrs.NAME`` loads NAME if it is not loaded, then returns it."""
