@@ -190,3 +190,32 @@ def test_mapped_classes_construct_through_the_c_init() -> None:
     gc.collect()
     assert all(r() is None for r in refs)
     assert sys.getrefcount(value) == before
+
+
+@needs_c
+async def test_attribute_sets_go_through_the_c_setattr(session_factory: Any) -> None:
+    """DeclarativeBase.__setattr__ runs in C: history, the session's dirty set and
+    expired keys behave as in Python (the whole suite checks that on both paths);
+    here: it is the C one, and it keeps no references."""
+    from heron.orm import DeclarativeBase
+
+    assert type(DeclarativeBase.__dict__["__setattr__"]).__name__ == "SetAttr"
+    await _seed(session_factory, users=20)
+    value = "".join(["a value only ", "this test holds"])
+    before = sys.getrefcount(value)
+    async with session_factory() as s:
+        users = (await s.scalars(select(User).order_by(User.id))).all()
+        s.expire(users[0], ["fullname"])
+        for u in users:
+            u.fullname = value
+            u.not_mapped = value  # object.__setattr__
+        assert sys.getrefcount(value) == before + 40
+        assert set(s.dirty) == set(users)
+        assert not users[0].__dict__[STATE_KEY].expired_keys
+        assert users[1].__dict__[STATE_KEY].committed == {"fullname": "U 2"}
+        refs = [weakref.ref(u) for u in users]
+        await s.commit()
+        del users, u
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert sys.getrefcount(value) == before
