@@ -883,22 +883,22 @@ fail:
 
 /* Init: a mapped class's keyword __init__ in C.
  *
- * Init(columns, relationships, registry, general, python_init) is installed
- * as the class's __init__ (decl.py, _class_init). Calling the class then
- * runs init_call with the new instance and the keyword arguments as a dict:
+ * Init(columns, relationships, registry, python_init) is installed as the
+ * class's __init__ (decl.py, _class_init). Calling the class then runs
+ * init_call with the new instance and the keyword arguments as a dict:
  * column values go straight into the instance __dict__, relationships
  * through their setters afterwards, in declaration order. Anything else (a
  * positional argument, an unknown keyword, mappers not configured yet, an
- * instance that already has a state) goes to ``general`` (the general
- * DeclarativeBase.__init__), before anything is written. ``python_init`` is
- * the generated Python __init__ it replaces, exposed as __wrapped__ so that
- * inspect.signature(Class) shows the keyword parameters. */
+ * instance that already has a state) goes, before anything is written, to
+ * ``python_init``: the generated Python __init__ this one replaces, which
+ * hands it to the general DeclarativeBase.__init__ with the keywords in its
+ * order (columns, declared relationships, the rest). It is exposed as
+ * __wrapped__, so inspect.signature(Class) shows the keyword parameters. */
 typedef struct {
     PyObject_HEAD
     PyObject *columns;       /* frozenset of column keys */
     PyObject *relationships; /* tuple of (key, setter) in declaration order */
     PyObject *registry;      /* its .configured is checked on each call */
-    PyObject *general;
     PyObject *wrapped;
     PyObject *doc;
 } InitObject;
@@ -911,7 +911,6 @@ init_traverse(InitObject *self, visitproc visit, void *arg)
     Py_VISIT(self->columns);
     Py_VISIT(self->relationships);
     Py_VISIT(self->registry);
-    Py_VISIT(self->general);
     Py_VISIT(self->wrapped);
     Py_VISIT(self->doc);
     return 0;
@@ -923,7 +922,6 @@ init_clear(InitObject *self)
     Py_CLEAR(self->columns);
     Py_CLEAR(self->relationships);
     Py_CLEAR(self->registry);
-    Py_CLEAR(self->general);
     Py_CLEAR(self->wrapped);
     Py_CLEAR(self->doc);
     return 0;
@@ -940,13 +938,13 @@ init_dealloc(InitObject *self)
 static PyObject *
 init_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    PyObject *columns, *relationships, *registry, *general, *wrapped;
+    PyObject *columns, *relationships, *registry, *wrapped;
     if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
         PyErr_SetString(PyExc_TypeError, "Init() takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOO", &PyFrozenSet_Type, &columns, &PyTuple_Type,
-                          &relationships, &registry, &general, &wrapped)) {
+    if (!PyArg_ParseTuple(args, "O!O!OO", &PyFrozenSet_Type, &columns, &PyTuple_Type,
+                          &relationships, &registry, &wrapped)) {
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(relationships); i++) {
@@ -963,7 +961,6 @@ init_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->columns = Py_NewRef(columns);
     self->relationships = Py_NewRef(relationships);
     self->registry = Py_NewRef(registry);
-    self->general = Py_NewRef(general);
     self->wrapped = Py_NewRef(wrapped);
     self->doc = PyObject_GetAttrString(wrapped, "__doc__");
     if (self->doc == NULL) {
@@ -987,8 +984,8 @@ init_call(InitObject *self, PyObject *args, PyObject *kwds)
 {
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     if (nargs != 1) {
-        /* no instance, or positional arguments: the general path raises */
-        return PyObject_Call(self->general, args, kwds);
+        /* no instance, or positional arguments: the Python path raises */
+        return PyObject_Call(self->wrapped, args, kwds);
     }
     PyObject *obj = PyTuple_GET_ITEM(args, 0);
     PyObject *configured = PyObject_GetAttr(self->registry, configured_name);
@@ -1039,7 +1036,7 @@ init_call(InitObject *self, PyObject *args, PyObject *kwds)
     }
     if (general) {
         Py_DECREF(d);
-        return PyObject_Call(self->general, args, kwds);
+        return PyObject_Call(self->wrapped, args, kwds);
     }
     if (kwds == NULL) {
         Py_DECREF(d);
@@ -1389,6 +1386,10 @@ install_collections(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *colls = args[0], *key = args[2];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]);
     if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (i < 0) {
+        PyErr_SetString(PyExc_ValueError, "install_collections(): a negative start");
         return NULL;
     }
     for (; i < PyList_GET_SIZE(colls); i++) {

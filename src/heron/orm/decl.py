@@ -484,7 +484,7 @@ def _class_init(mapper: Mapper) -> Any:
         # no keyword matching per object; the function above stays as its
         # __wrapped__, so inspect.signature(cls) shows the keyword parameters
         setters = tuple((k, ns[f"_heron_set_{k}"]) for k in rel_keys)
-        return _speedups.Init(frozenset(keys), setters, mapper.registry, general, init)
+        return _speedups.Init(frozenset(keys), setters, mapper.registry, init)
     return init
 
 
