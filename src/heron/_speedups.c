@@ -1631,7 +1631,64 @@ fail:
     return NULL;
 }
 
+/* unloaded(objs, key, held) -> [obj, ...]
+ *
+ * The objects a selectin load of relationship ``key`` has to fill: ``key``
+ * not in their __dict__ and not among their state's committed values (a
+ * pending change); with ``held`` (a dict keyed by state, or None), only
+ * objects whose state is in it. One pass (benchmarks W6: the children of
+ * 10,000 deleted parents). */
+static PyObject *
+unloaded(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || (args[2] != Py_None && !PyDict_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "unloaded(objs: list, key, held: dict | None)");
+        return NULL;
+    }
+    PyObject *objs = args[0], *key = args[1], *held = args[2];
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs); i++) {
+        PyObject *obj = PyList_GET_ITEM(objs, i);
+        PyObject *d = PyObject_GenericGetDict(obj, NULL);
+        if (d == NULL) {
+            goto fail;
+        }
+        int has = PyDict_Contains(d, key);
+        PyObject *st = has == 0 ? PyDict_GetItemWithError(d, state_key) : NULL;
+        Py_XINCREF(st);
+        Py_DECREF(d);
+        if (has < 0 || (st == NULL && PyErr_Occurred())) {
+            Py_XDECREF(st);
+            goto fail;
+        }
+        int take = has == 0;
+        if (take && held != Py_None) {
+            take = st != NULL ? PyDict_Contains(held, st) : 0;
+        }
+        if (take > 0 && st != NULL && is_state(st)) {
+            PyObject *committed = slot(st, S_COMMITTED);
+            if (PyDict_Check(committed) && PyDict_GET_SIZE(committed)) {
+                int pending = PyDict_Contains(committed, key);
+                take = pending < 0 ? -1 : !pending;
+            }
+        }
+        Py_XDECREF(st);
+        if (take < 0 || (take > 0 && PyList_Append(out, obj) < 0)) {
+            goto fail;
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"unloaded", (PyCFunction)(void (*)(void))unloaded, METH_FASTCALL,
+     "unloaded(objs, key, held) -> the objects a selectin load of key has to fill."},
     {"collect_updates", (PyCFunction)(void (*)(void))collect_updates, METH_FASTCALL,
      "collect_updates(strong, skip, no_value) -> {(mapper, changed keys): [obj, ...]}."},
     {"new_collections", (PyCFunction)(void (*)(void))new_collections, METH_FASTCALL,

@@ -219,3 +219,33 @@ async def test_attribute_sets_go_through_the_c_setattr(session_factory: Any) -> 
     gc.collect()
     assert all(r() is None for r in refs)
     assert sys.getrefcount(value) == before
+
+
+@needs_c
+async def test_unloaded_picks_what_the_python_filters_pick(session_factory: Any) -> None:
+    """``unloaded`` (selectin's and the deferred delete loads' filter): not loaded,
+    no pending change to the key, and (when given) held; no references kept."""
+    await _seed(session_factory, users=6)
+    async with session_factory() as s:
+        users = (await s.scalars(select(User).order_by(User.id))).all()
+        await users[1].awaitable_attrs.addresses  # loaded
+        users[2].__dict__[STATE_KEY].committed = {"addresses": []}  # a pending change
+        held = {users[3].__dict__[STATE_KEY]: users[3], users[4].__dict__[STATE_KEY]: users[4]}
+        expected_all = [
+            u
+            for u in users
+            if "addresses" not in u.__dict__
+            and not (
+                u.__dict__[STATE_KEY].committed
+                and "addresses" in u.__dict__[STATE_KEY].committed
+            )
+        ]
+        before = [sys.getrefcount(u) for u in users]
+        for _ in range(200):
+            got = loading._speedups.unloaded(users, "addresses", None)
+            assert got == expected_all
+            got_held = loading._speedups.unloaded(users, "addresses", held)
+            assert got_held == [u for u in expected_all if u.__dict__[STATE_KEY] in held]
+        del got, got_held
+        assert [sys.getrefcount(u) for u in users] == before
+        users[2].__dict__[STATE_KEY].committed = None

@@ -232,17 +232,20 @@ class _SessionFlush(_SessionCore):
             for prop, objs in deferred.values():
                 # still deleted and not loaded meanwhile (C-speed passes:
                 # benchmarks W6 defers 10,000 rows here)
-                dicts = list(map(_dict_of, objs))
-                todo = list(
-                    compress(
-                        objs,
-                        map(
-                            and_,
-                            map(self._deleted.__contains__, map(_state_of_dict, dicts)),
-                            map(not_, map(dict.__contains__, dicts, repeat(prop.key))),
-                        ),
+                if _speedups is not None:
+                    todo = _speedups.unloaded(objs, prop.key, self._deleted)
+                else:
+                    dicts = list(map(_dict_of, objs))
+                    todo = list(
+                        compress(
+                            objs,
+                            map(
+                                and_,
+                                map(self._deleted.__contains__, map(_state_of_dict, dicts)),
+                                map(not_, map(dict.__contains__, dicts, repeat(prop.key))),
+                            ),
+                        )
                     )
-                )
                 if todo:
                     # one array parameter carries any number of keys on PostgreSQL
                     dialect = getattr(self.bind, "dialect", None)

@@ -260,16 +260,19 @@ async def selectin_load(
     assert target is not None
     parent = prop.parent
     key = prop.key
-    todo = []
-    for obj in objs:
-        # loaded already, or holding a pending change: leave it (hot path: per parent)
-        d = obj.__dict__
-        if key in d:
-            continue
-        st = d.get(STATE_KEY)
-        if st is not None and st.committed and key in st.committed:
-            continue
-        todo.append(obj)
+    if _speedups is not None and type(objs) is list:
+        todo = _speedups.unloaded(objs, key, None)  # the loop below in one C pass
+    else:
+        todo = []
+        for obj in objs:
+            # loaded already, or holding a pending change: leave it (hot path: per parent)
+            d = obj.__dict__
+            if key in d:
+                continue
+            st = d.get(STATE_KEY)
+            if st is not None and st.committed and key in st.committed:
+                continue
+            todo.append(obj)
     if todo:
         if prop.direction is Direction.MANYTOONE:
             await _selectin_many_to_one(session, prop, todo, batch)
