@@ -22,7 +22,7 @@
 static PyObject *State = NULL;
 static PyObject *gone = NULL;
 static PyObject *state_key = NULL;
-static PyObject *owner_name = NULL; /* "_owner" (InstrumentedList) */
+static PyObject *owner_attr = NULL; /* "_owner" (InstrumentedList) */
 static PyObject *empty_tuple = NULL;
 static PyObject *zero = NULL;
 static PyObject *colset_attr = NULL; /* "column_key_set" */
@@ -46,8 +46,8 @@ set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *state_type, *callback, *key, *owner;
-    if (!PyArg_ParseTuple(args, "O!OUU", &PyType_Type, &state_type, &callback, &key, &owner)) {
+    PyObject *state_type, *callback, *key;
+    if (!PyArg_ParseTuple(args, "O!OU", &PyType_Type, &state_type, &callback, &key)) {
         return NULL;
     }
     for (int i = 0; i < N_SLOTS; i++) {
@@ -76,8 +76,6 @@ configure(PyObject *module, PyObject *args)
     Py_XSETREF(gone, callback);
     Py_INCREF(key);
     Py_XSETREF(state_key, key);
-    Py_INCREF(owner);
-    Py_XSETREF(owner_name, owner);
     Py_RETURN_NONE;
 }
 
@@ -340,7 +338,7 @@ load_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto fail;
             }
             if (back_key != Py_None) {
-                PyObject *owner = PyObject_GetAttr(coll, owner_name);
+                PyObject *owner = PyObject_GetAttr(coll, owner_attr);
                 if (owner == NULL) {
                     goto fail;
                 }
@@ -1293,7 +1291,7 @@ static PyTypeObject InitType = {
     .tp_new = init_new,
 };
 
-static PyObject *owner_attr = NULL, *prop_attr = NULL, *backrefs_attr = NULL;
+static PyObject *prop_attr = NULL, *backrefs_attr = NULL;
 
 /* new_collections(objs, key, coll_type, prop) -> (colls, shared)
  *
@@ -1712,7 +1710,7 @@ static PyMethodDef methods[] = {
     {"add_new", (PyCFunction)(void (*)(void))add_new, METH_FASTCALL,
      "add_new(objs, start, cls, mapper, cascade_keys, owner, session, new, counter)."},
     {"configure", configure, METH_VARARGS,
-     "configure(State, gone, state_key, owner_name): learn InstanceState's slots."},
+     "configure(State, gone, state_key): learn InstanceState's slots."},
     {"load", (PyCFunction)(void (*)(void))load, METH_FASTCALL,
      "load(spec, rows, session, identity, existing) -> list of instances."},
     {"load_group", (PyCFunction)(void (*)(void))load_group, METH_FASTCALL,

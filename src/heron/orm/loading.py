@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - a build without a C compiler
 if os.environ.get("HERON_NO_SPEEDUPS"):
     _speedups = None
 if _speedups is not None:
-    _speedups.configure(InstanceState, _gone, STATE_KEY, "_owner")
+    _speedups.configure(InstanceState, _gone, STATE_KEY)
 
 if TYPE_CHECKING:
     from heron.orm.mapper import Mapper
