@@ -772,7 +772,9 @@ pull_keys(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * persistence._nothing_to_push for one one-to-many relationship, in one
  * pass: True when every row is a plain new row (no key, no committed
  * values) and every member of every collection it holds under ``coll_key``
- * is a new object (a state without a key) whose ``back_key`` is that row. */
+ * is a new object (a state without a key) whose ``back_key`` is that row.
+ * With ``back_key`` None (no back-reference, or not a collection) only rows
+ * that hold nothing there, or an empty list, pass. */
 static PyObject *
 nothing_to_push(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -810,6 +812,9 @@ nothing_to_push(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         if (!PyList_Check(coll)) {
             Py_RETURN_FALSE; /* None, or not a collection: the row-by-row path decides */
+        }
+        if (back_key == Py_None && PyList_GET_SIZE(coll)) {
+            Py_RETURN_FALSE; /* members that cannot point back: the row-by-row path */
         }
         PyObject *owner = PyList_GET_ITEM(objs, i);
         for (Py_ssize_t j = 0; j < PyList_GET_SIZE(coll); j++) {

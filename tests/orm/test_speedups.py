@@ -19,8 +19,16 @@ from typing import Any
 
 import pytest
 
-from heron import insert, select, update
-from heron.orm import joinedload, loading, selectinload
+from heron import ForeignKey, insert, select, update
+from heron.orm import (
+    DeclarativeBase,
+    Mapped,
+    joinedload,
+    loading,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 from heron.orm.state import STATE_KEY
 
 from .models import Address, User
@@ -249,3 +257,37 @@ async def test_unloaded_picks_what_the_python_filters_pick(session_factory: Any)
         del got, got_held
         assert [sys.getrefcount(u) for u in users] == before
         users[2].__dict__[STATE_KEY].committed = None
+
+
+class _OneWayBase(DeclarativeBase):
+    pass
+
+
+class OneWayParent(_OneWayBase):
+    __tablename__ = "sp_oneway_parent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # no back-reference: the children's key is pushed from the parent after its INSERT
+    kids: Mapped[list[OneWayChild]] = relationship()
+
+
+class OneWayChild(_OneWayBase):
+    __tablename__ = "sp_oneway_child"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("sp_oneway_parent.id"))
+
+
+async def test_one_to_many_without_back_reference_gets_its_keys(session_factory: Any) -> None:
+    """The flush's "nothing to push" check (one C pass when built) must send new
+    parents whose collection has no back-reference to the row-by-row push."""
+    async with session_factory() as s:
+        await _OneWayBase.metadata.create_all(s.bind)
+        parents = [OneWayParent(kids=[OneWayChild() for _ in range(i % 3)]) for i in range(300)]
+        s.add_all(parents)
+        await s.commit()
+        expected = {c.id: p.id for p in parents for c in p.kids}
+    assert len(expected) == 300
+    async with session_factory() as s:
+        rows = (await s.execute(select(OneWayChild.id, OneWayChild.parent_id))).all()
+        assert dict(rows) == expected

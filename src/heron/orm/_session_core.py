@@ -24,8 +24,6 @@ from heron.orm.transaction import _Savepoint
 if TYPE_CHECKING:
     from heron.engine.engine import Engine
 
-# a key no instance __dict__ holds
-_NO_KEY = "\x00heron: no key"
 
 
 class _SessionCore:
@@ -186,9 +184,6 @@ class _SessionCore:
         last_cls: Any = None
         mapper: Any = None
         cascade_keys: frozenset[str] = frozenset()
-        # the mapper's one save-update key, tested with one dict lookup (a
-        # frozenset's isdisjoint(dict) walks the dict's keys); None: 2 or more
-        cascade_one: str | None = _NO_KEY
         with paused_gc(len(objs)):
             # hot path: benchmarks W1. New objects of a configured mapper with no
             # related objects set need only a state; everything else takes _add.
@@ -205,16 +200,8 @@ class _SessionCore:
                             continue
                         last_cls = cls
                         cascade_keys = mapper.save_update_keys
-                        if len(cascade_keys) > 1:
-                            cascade_one = None
-                        else:
-                            cascade_one = next(iter(cascade_keys), _NO_KEY)
                     d = obj.__dict__
-                    if STATE_KEY in d or (
-                        cascade_one in d
-                        if cascade_one is not None
-                        else not cascade_keys.isdisjoint(d)
-                    ):
+                    if STATE_KEY in d or not cascade_keys.isdisjoint(d):
                         counter = self._add_counted(obj, seen, counter)
                         continue
                     st = InstanceState(obj, _gone)

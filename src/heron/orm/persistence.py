@@ -258,9 +258,13 @@ def push_one_to_many_new(
         # the check below, one C pass per relationship
         nothing = _speedups.nothing_to_push
         if all(
-            p.back is not None
-            and p.uselist
-            and nothing(states, objs, dicts, p.key, p.back.key)
+            nothing(
+                states,
+                objs,
+                dicts,
+                p.key,
+                p.back.key if p.back is not None and p.uselist else None,
+            )
             for p in mapper.o2m_props
         ):
             return
